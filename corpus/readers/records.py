@@ -1,0 +1,125 @@
+"""Record files: JSONL, JSON arrays and Parquet, one document per record.
+
+A record keeps its own `id` and `url` when it has them; the text comes from `--text-field`,
+and every other field goes to `metadata`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import ijson
+import pyarrow.parquet as pq
+
+from ..document import Document, Unreadable
+from ..inputs import InputFile
+from .common import READ_ERRORS, ReadOptions, open_binary, read_error_reason, stable_id
+
+DATE_FIELDS = ("date", "created", "timestamp")
+
+
+def record_to_document(record: Any, f: InputFile, position: int,
+                       options: ReadOptions) -> Document | Unreadable:
+    fallback_id = stable_id(f, position)
+    if not isinstance(record, dict):
+        return Unreadable(fallback_id, "not_an_object", source=f.source, text=str(record)[:1000])
+    text = record.get(options.text_field)
+    raw_id = record.get(options.id_field)
+    doc_id = str(raw_id) if raw_id not in (None, "") else fallback_id
+    url = record.get(options.url_field)
+    url = str(url) if url not in (None, "") else None
+    if not isinstance(text, str):
+        reason = f"missing_field:{options.text_field}" if text is None else f"not_text:{options.text_field}"
+        return Unreadable(doc_id, reason, url=url, source=f.source, text=json.dumps(record, default=str)[:1000])
+    date = next((str(record[k]) for k in DATE_FIELDS if record.get(k) not in (None, "")), None)
+    taken = {options.text_field, options.id_field, options.url_field}
+    metadata = {k: v for k, v in record.items() if k not in taken}
+    metadata["file"] = f.rel
+    return Document(doc_id, text, url=url, source=f.source, date=date, metadata=metadata)
+
+
+def read_jsonl(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
+    line_no = 0
+    try:
+        with open_binary(f) as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                if len(line) > options.max_bytes:
+                    yield Unreadable(stable_id(f, line_no), "too_large", source=f.source,
+                                     text=f"{f.rel}:{line_no}")
+                    continue
+                try:
+                    record = json.loads(line)
+                except UnicodeDecodeError:
+                    yield Unreadable(stable_id(f, line_no), "invalid_utf8", source=f.source,
+                                     text=line[:1000].decode("utf-8", "replace"))
+                    continue
+                except ValueError:
+                    yield Unreadable(stable_id(f, line_no), "invalid_json", source=f.source,
+                                     text=line[:1000].decode("utf-8", "replace"))
+                    continue
+                yield record_to_document(record, f, line_no, options)
+    except READ_ERRORS as exc:
+        yield Unreadable(stable_id(f, line_no + 1), read_error_reason(exc), source=f.source,
+                         text=f"{f.rel} after line {line_no}: {exc}")
+        return
+    if line_no == 0:
+        yield Unreadable(stable_id(f, 0), "empty_file", source=f.source, text=f.rel)
+
+
+def _json_layout(f: InputFile) -> str:
+    """'array', 'lines' or 'object' (one pretty-printed record), judged from the file's start."""
+    with open_binary(f) as fh:
+        first_line = fh.readline(1 << 20).strip()
+        while not first_line and (line := fh.readline(1 << 20)):
+            first_line = line.strip()
+    if first_line.startswith(b"["):
+        return "array"
+    try:
+        json.loads(first_line)
+        return "lines"
+    except ValueError:
+        return "object"
+
+
+def read_json(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
+    """A JSON array of records (streamed), JSON Lines, or one pretty-printed record."""
+    try:
+        layout = _json_layout(f)
+    except READ_ERRORS as exc:
+        yield Unreadable(stable_id(f, 0), read_error_reason(exc), source=f.source, text=f"{f.rel}: {exc}")
+        return
+    if layout == "lines":
+        yield from read_jsonl(f, options)
+        return
+    position = 0
+    try:
+        with open_binary(f) as fh:
+            if layout == "object":
+                raw = fh.read(options.max_bytes + 1)
+                if len(raw) > options.max_bytes:
+                    yield Unreadable(stable_id(f, 0), "too_large", source=f.source, text=f.rel)
+                else:
+                    yield record_to_document(json.loads(raw), f, 0, options)
+                return
+            for position, record in enumerate(ijson.items(fh, "item", use_float=True), 1):
+                yield record_to_document(record, f, position, options)
+    except (ijson.JSONError, *READ_ERRORS) as exc:
+        reason = "invalid_json" if isinstance(exc, (ijson.JSONError, ValueError)) else read_error_reason(exc)
+        yield Unreadable(stable_id(f, position + 1), reason, source=f.source,
+                         text=f"{f.rel} after record {position}: {exc}")
+
+
+def read_parquet(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
+    position = 0
+    try:
+        parquet = pq.ParquetFile(f.path)
+        for batch in parquet.iter_batches(batch_size=1024):
+            for record in batch.to_pylist():
+                position += 1
+                yield record_to_document(record, f, position, options)
+    except Exception as exc:  # pyarrow raises its own zoo of errors for a broken file
+        yield Unreadable(stable_id(f, position + 1), "unreadable_parquet", source=f.source,
+                         text=f"{f.rel} after record {position}: {exc}")

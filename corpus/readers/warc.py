@@ -1,0 +1,125 @@
+"""WARC, WARC.gz and WET files, read with FastWARC.
+
+Response records become HTML documents (other content types and non-2xx statuses go to the
+ledger); WET conversion records become plain-text documents. Request, metadata and warcinfo
+records are not documents and are not counted.
+
+Gzip is decompressed here rather than inside FastWARC because FastWARC ends silently at a
+truncated member; Python's gzip raises, so a cut-off crawl file leaves a ledger row instead of
+a half-page document.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from ..charset import Undecodable, decode
+from ..document import HTML, PLAIN, Document, Unreadable
+from ..inputs import InputFile, split_name
+from .common import ReadOptions, stable_id
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class _GzipUntilBroken(io.RawIOBase):
+    """A gzip stream that ends (instead of raising) where the file is cut, and remembers it."""
+
+    def __init__(self, path: str):
+        self._gzip = gzip.open(path, "rb")
+        self.broken: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    # FastWARC asks where it is in the stream (record offsets); gzip can tell and seek forward.
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._gzip.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._gzip.seek(offset, whence)
+
+    def readinto(self, buffer) -> int:
+        if self.broken:
+            return 0
+        try:
+            return self._gzip.readinto(buffer)
+        except EOFError:
+            self.broken = "truncated_file"
+        except (OSError, ValueError):
+            self.broken = "bad_gzip"
+        return 0
+
+    def close(self) -> None:
+        self._gzip.close()
+        super().close()
+
+
+def _record_to_document(record, f: InputFile, options: ReadOptions) -> Document | Unreadable:
+    headers = record.headers
+    record_id = (record.record_id or "").strip("<>") or stable_id(f, record.stream_pos)
+    url = headers.get("WARC-Target-URI")
+    date = headers.get("WARC-Date")
+    body = record.reader.read(options.max_bytes + 1)
+    if len(body) > options.max_bytes:
+        return Unreadable(record_id, "too_large", url=url, source=f.source)
+    metadata = {"file": f.rel, "warc_record_id": record_id}
+    if record.record_type == WarcRecordType.conversion:
+        return Document(record_id, body.decode("utf-8", "replace"), url=url, source=f.source,
+                        date=date, media_type=PLAIN, metadata=metadata)
+    status = record.http_headers.status_code if record.http_headers else None
+    if status is not None and not 200 <= status < 300:
+        return Unreadable(record_id, f"http_status:{status}", url=url, source=f.source)
+    content_type = (record.http_content_type or "").split(";")[0].strip().lower()
+    if content_type not in HTML_TYPES:
+        return Unreadable(record_id, f"non_html:{content_type or 'unknown'}", url=url, source=f.source)
+    if not body.strip():
+        return Unreadable(record_id, "empty_record", url=url, source=f.source)
+    try:
+        text, codec = decode(body, declared=record.http_charset)
+    except Undecodable as exc:
+        return Unreadable(record_id, str(exc), url=url, source=f.source)
+    metadata["charset"] = codec
+    return Document(record_id, text, url=url, source=f.source, date=date, media_type=HTML,
+                    metadata=metadata)
+
+
+def read_warc(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
+    if f.size == 0:
+        yield Unreadable(stable_id(f, 0), "empty_file", source=f.source, text=f.rel)
+        return
+    gzipped = split_name(f.path)[2] == ".gz"
+    stream = _GzipUntilBroken(f.path) if gzipped else open(f.path, "rb")
+    records = 0
+    pending: Document | Unreadable | None = None  # held back one step: the last may be cut off
+    try:
+        kinds = WarcRecordType.response | WarcRecordType.conversion
+        for record in ArchiveIterator(stream, record_types=kinds, parse_http=True):
+            records += 1
+            if pending is not None:
+                yield pending
+            pending = _record_to_document(record, f, options)
+    except (GeneratorExit, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # OSError from FastWARC, or a Rust panic (a BaseException)
+        # FastWARC found no valid header: at the start, this is no WARC at all; later, the
+        # records read so far were whole and the rest of the file is junk.
+        corrupt = "not_a_warc" if records == 0 else "corrupt_record"
+    else:
+        corrupt = None
+    finally:
+        stream.close()
+    broken = stream.broken if gzipped else None
+    if pending is not None:
+        if broken:
+            pending = Unreadable(pending.id, broken, url=pending.url, source=f.source,
+                                 text=f"{f.rel}: cut off inside this record")
+        yield pending
+    if corrupt or (broken and pending is None):
+        yield Unreadable(stable_id(f, records), corrupt or broken, source=f.source,
+                         text=f"{f.rel}: unreadable after {records} records")
