@@ -19,6 +19,7 @@ from .steps import Step, require
 _LICENSE = re.compile(
     r"""<(?:link|a)\b[^>]*?(?:rel=["']?license["']?[^>]*?href=["']([^"']+)["']"""
     r"""|href=["']([^"']+)["'][^>]*?rel=["']?license\b)""", re.I)
+_BLANK_RUNS = re.compile(r"\n{3,}")
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 
 
@@ -52,9 +53,15 @@ def declared_license(html: str) -> str | None:
 
 
 def normalise(text: str) -> str:
+    """NFC, leftover entities decoded, trailing spaces trimmed, at most one blank line in a row.
+
+    Leading whitespace stays: it is noise in prose but meaning in code.
+    """
     if "&" in text and _ENTITY.search(text):
         text = htmllib.unescape(text)
-    return unicodedata.normalize("NFC", text).strip()
+    text = unicodedata.normalize("NFC", text)
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return _BLANK_RUNS.sub("\n\n", text).strip()
 
 
 def _trafilatura(html: str, url: str | None, fast: bool) -> str:

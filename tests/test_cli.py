@@ -1,0 +1,49 @@
+"""User errors: one clear line, a non-zero exit, never a traceback."""
+import pytest
+
+from corpus.cli import parse_size
+from tests.conftest import DEMO_WARC, run_cli
+
+CASES = {
+    "unknown step": ('[[steps]]\nuse = "sparkle"\n', "unknown step 'sparkle'"),
+    "unknown option": ('[[steps]]\nuse = "length"\nmin_char = 5\n', "no option 'min_char'"),
+    "bad value": ('[[steps]]\nuse = "length"\nmin_chars = -3\n', "min_chars must be"),
+    "bad backend": ('[[steps]]\nuse = "extract"\nbackend = "magic"\n', "backend must be one of"),
+    "not toml": ("[[steps]\n", "not valid TOML"),
+    "no steps": ("seed = 1\n", "at least one [[steps]]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_config_is_one_line(tmp_path, case):
+    text, message = CASES[case]
+    (tmp_path / "c.toml").write_text(text)
+    proc = run_cli("clean", DEMO_WARC, "-o", tmp_path / "out", "--config", tmp_path / "c.toml", check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_input_path(tmp_path):
+    proc = run_cli("clean", tmp_path / "missing.warc.gz", "-o", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and "no such file or directory" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_refuses_to_clobber_a_foreign_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.tex").write_text("precious")
+    proc = run_cli("clean", DEMO_WARC, "-o", tmp_path / "out", check=False)
+    assert proc.returncode == 2 and "not a xiulian output" in proc.stderr
+    assert (tmp_path / "out" / "thesis.tex").exists()
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("clean", "steps"):
+        proc = run_cli(command, "--help")
+        assert "example:" in proc.stdout and "xiulian" in proc.stdout
+
+
+def test_sizes():
+    assert parse_size("1MB") == 1 << 20 and parse_size("256MiB") == 256 << 20
+    assert parse_size("500k") == 500 << 10 and parse_size("12345") == 12345
