@@ -71,6 +71,11 @@ DEFAULT_DOCS = REPO / "docs" / "BENCHMARKS.md"
 SECTION = "## Extraction quality"
 
 BACKENDS = ("trafilatura", "resiliparse")
+# Pipeline variants: (row key, backend, extra TOML options). The default rows are keyed by
+# backend (they are compared page by page with the direct calls); the others are extra rows.
+PIPELINE_VARIANTS = (("trafilatura", "trafilatura", ""),
+                     ("trafilatura fast=false", "trafilatura", "fast = false"),
+                     ("resiliparse", "resiliparse", ""))
 
 
 # --------------------------------------------------------------------------- text utils
@@ -239,12 +244,13 @@ def _page_key(path: str | None) -> str | None:
 
 
 def run_pipeline(backend: str, xiulian: Path, data: Path, workers: int, workdir: Path,
-                 labelled: set[str]) -> tuple[dict[str, str], float, dict, list[str]]:
+                 labelled: set[str], options: str = "") -> tuple[dict[str, str], float, dict, list[str]]:
     import pyarrow.parquet as pq
 
-    cfg = workdir / f"extract-{backend}.toml"
-    cfg.write_text(f'[[steps]]\nuse = "extract"\nbackend = "{backend}"\n')
-    out = workdir / f"out-{backend}"
+    tag = f"{backend}-{abs(hash(options))}" if options else backend
+    cfg = workdir / f"extract-{tag}.toml"
+    cfg.write_text(f'[[steps]]\nuse = "extract"\nbackend = "{backend}"\n{options}\n')
+    out = workdir / f"out-{tag}"
     cmd = [str(xiulian), "clean", str(data), "-o", str(out), "--config", str(cfg),
            "--workers", str(workers), "--overwrite"]
     t0 = time.perf_counter()
@@ -507,13 +513,13 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.xiulian} not found (use --no-pipeline for the direct rows only)")
         workdir = Path(tempfile.mkdtemp(prefix="xiulian-extraction-quality-"))
         try:
-            for b in BACKENDS:
-                texts, wall, stats, cmd = run_pipeline(b, args.xiulian, args.data, args.workers,
-                                                       workdir, labelled)
+            for b, backend, options in PIPELINE_VARIANTS:
+                texts, wall, stats, cmd = run_pipeline(backend, args.xiulian, args.data, args.workers,
+                                                       workdir, labelled, options)
                 pipe_cmd = cmd
                 fate = {f: (f"removed ({stats['removed_map'][f]})" if f in stats["removed_map"]
                             else "not in shards/") for f in labelled - set(texts)}
-                name = f"xiulian extract (backend={b})"
+                name = f"xiulian extract (backend={backend}{', ' + options if options else ''})"
                 pipe_rows[b] = add_row(name, texts, wall, fate)
                 pipe_codecs[b] = stats["codecs"]
                 msg = (f"{name}: {stats['kept']} labelled pages kept, {stats['removed']} removed"
