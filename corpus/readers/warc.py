@@ -22,6 +22,9 @@ from ..inputs import InputFile, split_name
 from .common import ReadOptions, stable_id
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# HTTP headers that carry consent and licence signals (W3C TDMRep, robots, Link rel=license);
+# kept in metadata["http"] for the consent step.
+KEPT_HTTP_HEADERS = ("tdm-reservation", "tdm-policy", "x-robots-tag", "link")
 
 
 class _GzipUntilBroken(io.RawIOBase):
@@ -85,6 +88,9 @@ def _record_to_document(record, f: InputFile, options: ReadOptions) -> Document 
     except Undecodable as exc:
         return Unreadable(record_id, str(exc), url=url, source=f.source)
     metadata["charset"] = codec
+    http = {k: v for k, v in ((h, record.http_headers.get(h)) for h in KEPT_HTTP_HEADERS) if v}
+    if http:
+        metadata["http"] = http
     return Document(record_id, text, url=url, source=f.source, date=date, media_type=HTML,
                     metadata=metadata)
 
