@@ -90,7 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_clean(sub)
     _add_steps(sub)
+    _add_classifier(sub)
     return parser
+
+
+def _add_classifier(sub) -> None:
+    """`xiulian classifier train|eval` lives with the classifiers in filters/."""
+    try:
+        from filters.classifier_cli import add_parser
+    except ImportError:
+        return
+    add_parser(sub, _command)
 
 
 def main(argv: list[str] | None = None) -> int:
