@@ -43,14 +43,19 @@ def _fingerprint(run: dict) -> str:
     return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _prepare_output(out: str, fingerprint: str, overwrite: bool) -> bool:
-    """Make OUT ready; returns True when it already holds this exact run, complete."""
+def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool) -> bool:
+    """Make OUT ready; returns True when it already holds this exact run, complete.
+
+    run.json is written before anything else, so a run killed at any point leaves an OUT that
+    the next run recognises as its own.
+    """
     run_file = os.path.join(out, "run.json")
-    if os.path.isdir(out) and os.listdir(out):
-        ours = os.path.exists(run_file)
-        if not ours:
+    entries = set(os.listdir(out)) if os.path.isdir(out) else set()
+    if entries and not os.path.exists(run_file):
+        if entries != {"run.json.tmp"}:  # killed while writing run.json: nothing else is there
             raise UserError(f"{out} exists, is not empty and is not a xiulian output; "
                             "choose another -o")
+    elif entries:
         if overwrite:
             shutil.rmtree(out)
         else:
@@ -59,7 +64,10 @@ def _prepare_output(out: str, fingerprint: str, overwrite: bool) -> bool:
             if previous != fingerprint:
                 raise UserError(f"{out} holds a run with other inputs or config; "
                                 "pass --overwrite to start over")
-            return os.path.exists(os.path.join(out, "manifest.json"))
+            if os.path.exists(os.path.join(out, "manifest.json")):
+                return True
+    os.makedirs(out, exist_ok=True)
+    write_atomic_json(run_file, {"fingerprint": fingerprint, **run_info})
     os.makedirs(os.path.join(out, "tasks"), exist_ok=True)
     return False
 
@@ -86,12 +94,11 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         "options": {"text_field": text_field, "source": source, "shard_bytes": shard_bytes},
     }
     fingerprint = _fingerprint(run_info)
-    if _prepare_output(out, fingerprint, overwrite):
+    if _prepare_output(out, run_info, fingerprint, overwrite):
         with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
             manifest = json.load(f)
         manifest["resumed"] = "already complete"
         return manifest
-    write_atomic_json(os.path.join(out, "run.json"), {"fingerprint": fingerprint, **run_info})
     for stale in os.listdir(os.path.join(out, "tasks")):
         if ".tmp-" in stale:
             shutil.rmtree(os.path.join(out, "tasks", stale), ignore_errors=True)
