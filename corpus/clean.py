@@ -15,12 +15,12 @@ from importlib import metadata
 
 from tqdm import tqdm
 
-from .config import build_steps, load_config
+from .config import load_config
 from .errors import UserError
 from .executors import run_local
 from .finalize import finalize, write_atomic_json
 from .inputs import discover, plan_tasks
-from .pipeline import MapTask, Pipeline
+from .pipeline import MapTask, pipeline_for
 from .readers import ReadOptions
 from .schema import kept_schema
 
@@ -105,8 +105,9 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
 
     groups = plan_tasks(files)
     tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
-    # Build the steps once here so a broken model path fails before any worker starts.
-    score_columns = Pipeline(build_steps(config)).score_columns
+    # Build the steps here, once: a broken model path fails before any worker starts, and
+    # forked workers share the loaded models and indexes.
+    pipeline = pipeline_for(config)
     bar = tqdm(desc="clean", unit=" rec", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     tasks_done = [0]
@@ -120,4 +121,8 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     finally:
         bar.close()
     run_info["versions"] = package_versions()
-    return finalize(out, len(tasks), counts, kept_schema(score_columns), shard_bytes, run_info)
+    manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
+                        run_info)
+    for step in pipeline.steps:
+        step.write_report(out, manifest["step_counts"].get(step.name, {}))
+    return manifest

@@ -51,15 +51,19 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema, shard
                    ShardWriter(os.path.join(out, "removed"), REMOVED_SCHEMA, shard_bytes))
     removed_by: Counter[str] = Counter()
     files: dict[str, int] = {}
+    step_counts: dict[str, Counter] = {}
     for counts in task_counts:
         removed_by.update(counts["removed_by"])
         files.update(counts["files"])
+        for step, c in counts.get("step_counts", {}).items():
+            step_counts.setdefault(step, Counter()).update(c)
     totals = {k: sum(c[k] for c in task_counts) for k in ("read", "kept", "removed")}
     manifest = {
         **run_info,
         "counts": totals,
         "removed_by": dict(sorted(removed_by.items(), key=lambda kv: (-kv[1], kv[0]))),
         "records_per_file": files,
+        "step_counts": {k: dict(sorted(v.items())) for k, v in sorted(step_counts.items())},
         "shards": shards,
         "removed_files": ledger,
     }

@@ -37,6 +37,9 @@ class Pipeline:
         for step in self.steps:
             step.setup()
 
+    def take_counts(self) -> dict[str, dict[str, int]]:
+        return {s.name: c for s in self.steps if (c := s.take_counts())}
+
     def run(self, doc: Document) -> tuple[str, str] | None:
         for step in self.steps:
             try:
@@ -71,8 +74,12 @@ def task_folder(out: str, index: int) -> str:
 _PIPELINES: dict[str, Pipeline] = {}
 
 
-def _pipeline_for(config: dict) -> Pipeline:
-    """One pipeline per worker process and config: models load once, not once per task."""
+def pipeline_for(config: dict) -> Pipeline:
+    """One pipeline per process and config: models and indexes load once, not once per task.
+
+    The parent builds it before forking workers, so they share it (copy-on-write) instead of
+    each loading its own.
+    """
     key = json.dumps(config, sort_keys=True, default=str)
     if key not in _PIPELINES:
         pipeline = Pipeline(build_steps(config))
@@ -87,7 +94,8 @@ def run_map_task(task: MapTask, progress=None) -> dict:
     if os.path.exists(done):
         with open(done, encoding="utf-8") as f:
             return json.load(f)
-    pipeline = _pipeline_for(task.config)
+    pipeline = pipeline_for(task.config)
+    pipeline.take_counts()  # start this task's counters from zero
     tmp = f"{task.folder}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
@@ -120,7 +128,8 @@ def run_map_task(task: MapTask, progress=None) -> dict:
     kept.close()
     removed.close()
     counts = {"read": read, "kept": kept.rows, "removed": removed.rows,
-              "removed_by": dict(sorted(removed_by.items())), "files": per_file}
+              "removed_by": dict(sorted(removed_by.items())), "files": per_file,
+              "step_counts": pipeline.take_counts()}
     with open(os.path.join(tmp, "counts.json"), "w", encoding="utf-8") as f:
         json.dump(counts, f, sort_keys=True)
     os.replace(tmp, task.folder)

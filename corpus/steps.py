@@ -7,6 +7,7 @@ it counts, times and writes the removed ledger, so steps stay a few lines long.
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from typing import ClassVar
 
 from .document import Document
@@ -32,6 +33,19 @@ class Step:
 
     def apply(self, doc: Document) -> str | None:
         raise NotImplementedError
+
+    # Counters a step keeps for its report (e.g. decontam: documents hit per benchmark). The
+    # pipeline collects them per task, the run sums them into manifest["step_counts"], and
+    # `write_report` may turn the sum into a file of the step's own.
+    def count(self, key: str, n: int = 1) -> None:
+        self.__dict__.setdefault("_counts", Counter())[key] += n
+
+    def take_counts(self) -> dict[str, int]:
+        counts = self.__dict__.pop("_counts", Counter())
+        return dict(sorted(counts.items()))
+
+    def write_report(self, out: str, counts: dict[str, int]) -> None:
+        """Write OUT/<something> from the run's summed counts; called once, after the run."""
 
 
 def options_of(cls: type[Step]) -> list[str]:

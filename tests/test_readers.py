@@ -82,3 +82,13 @@ def test_common_crawl_gbk_pages_without_charset_header(shared_data):
     for d in gbk:
         assert sum("\u4e00" <= ch <= "\u9fff" for ch in d.text) > 50, d.url
         assert "\ufffd" not in d.text
+
+
+def test_our_own_shards_read_back_as_the_same_documents(tmp_path):
+    from tests.conftest import run_cli
+    run_cli("clean", DEMO_WARC, "-o", tmp_path / "a")
+    docs = read_all(tmp_path / "a" / "shards")
+    first = pq.read_table(next((tmp_path / "a" / "shards").glob("*.parquet"))).to_pylist()[0]
+    assert docs[0].id == first["id"] and docs[0].source == first["source"] == "demo"
+    assert docs[0].metadata == json.loads(first["metadata"])  # not nested a second time
+    assert docs[0].date == first["date"]

@@ -33,10 +33,28 @@ def record_to_document(record: Any, f: InputFile, position: int,
         reason = f"missing_field:{options.text_field}" if text is None else f"not_text:{options.text_field}"
         return Unreadable(doc_id, reason, url=url, source=f.source, text=json.dumps(record, default=str)[:1000])
     date = next((str(record[k]) for k in DATE_FIELDS if record.get(k) not in (None, "")), None)
+    if _is_xiulian_row(record):
+        return _from_xiulian_row(record, doc_id, text, url, date)
     taken = {options.text_field, options.id_field, options.url_field}
     metadata = {k: v for k, v in record.items() if k not in taken}
     metadata["file"] = f.rel
     return Document(doc_id, text, url=url, source=f.source, date=date, metadata=metadata)
+
+
+def _is_xiulian_row(record: dict) -> bool:
+    """A row of our own shards (re-read by `xiulian dedup`/`decontam`): restore it as it was."""
+    return isinstance(record.get("metadata"), str) and "language_score" in record and "source" in record
+
+
+def _from_xiulian_row(record: dict, doc_id: str, text: str, url: str | None, date: str | None) -> Document:
+    try:
+        metadata = json.loads(record["metadata"])
+    except ValueError:
+        metadata = {"metadata": record["metadata"]}
+    scores = {k: v for k, v in record.items() if k.startswith("score_") and v is not None}
+    return Document(doc_id, text, url=url, source=record["source"], date=date,
+                    language=record.get("language"), language_score=record.get("language_score"),
+                    license=record.get("license"), scores=scores, metadata=metadata)
 
 
 def read_jsonl(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
