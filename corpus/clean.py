@@ -20,6 +20,7 @@ from .errors import UserError
 from .executors import run_local
 from .finalize import finalize, write_atomic_json
 from .inputs import discover, plan_tasks
+from .corpus_steps import run_corpus_steps
 from .pipeline import MapTask, pipeline_for
 from .readers import ReadOptions
 from .schema import kept_schema
@@ -120,9 +121,16 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         counts = run_local(tasks, min(workers, len(tasks)), bar.update, task_done)
     finally:
         bar.close()
+    def stage_started(name: str) -> None:
+        if progress:
+            print(f"clean: corpus step {name} ...", file=sys.stderr)
+
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, workers, stage_started)
     run_info["versions"] = package_versions()
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)
-    for step in pipeline.steps:
+    for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))
+    for scratch in ("tasks", "global"):
+        shutil.rmtree(os.path.join(out, scratch), ignore_errors=True)
     return manifest

@@ -62,9 +62,16 @@ def resolve(raw: dict, where: str = "config") -> dict:
     steps = raw.get("steps", [])
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
         raise UserError(f"{where}: needs at least one [[steps]] table")
+    from .corpus_steps import CorpusStep
     resolved_steps = []
+    seen_corpus_step = None
     for spec in steps:
-        build_step(spec)  # raises a UserError naming the mistake
+        step = build_step(spec)  # raises a UserError naming the mistake
+        if isinstance(step, CorpusStep):
+            seen_corpus_step = step.name
+        elif seen_corpus_step:
+            raise UserError(f"{where}: step {step.name!r} looks at one document at a time, so it must "
+                            f"come before the corpus-wide step {seen_corpus_step!r}")
         resolved_steps.append({"use": spec["use"], **defaults_of(REGISTRY[spec["use"]]), **spec})
     return {"seed": seed, "read": read, "steps": resolved_steps}
 

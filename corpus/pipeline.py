@@ -29,13 +29,19 @@ class Pipeline:
     """Run one document through the steps; the first step that objects removes it."""
 
     def __init__(self, steps: list[Step]):
-        self.steps = steps
+        from .corpus_steps import CorpusStep
+        self.steps = [s for s in steps if not isinstance(s, CorpusStep)]
+        self.corpus_steps = [s for s in steps if isinstance(s, CorpusStep)]
         self.score_columns = sorted({c for s in steps for c in s.score_columns})
         self.errors_reported = 0
 
     def setup(self) -> None:
         for step in self.steps:
             step.setup()
+
+    @property
+    def all_steps(self) -> list[Step]:
+        return self.steps + self.corpus_steps
 
     def take_counts(self) -> dict[str, dict[str, int]]:
         return {s.name: c for s in self.steps if (c := s.take_counts())}

@@ -1,0 +1,132 @@
+"""Corpus steps: the global phases that need the whole corpus (dedup, repeated paragraphs).
+
+They run after the map phase, one stage at a time, in config order. A stage reads what the map
+tasks kept (as earlier stages left it), decides which rows to drop and which texts to change,
+and writes those decisions per task as files. Nothing is rewritten until the finalize phase
+applies every stage's decisions while it writes the shards, so each stage is cheap to resume:
+a stage whose folder holds `done.json` is finished.
+
+    OUT/global/NN-<step>/drops-TTTTT.parquet   row (int64), reason (string)
+    OUT/global/NN-<step>/edits-TTTTT.parquet   row (int64), text (string)
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .pipeline import task_folder
+from .steps import Step
+
+DROPS_SCHEMA = pa.schema([("row", pa.int64()), ("reason", pa.string())])
+EDITS_SCHEMA = pa.schema([("row", pa.int64()), ("text", pa.string())])
+BATCH_ROWS = 4096
+
+
+class CorpusStep(Step):
+    """Base class of a global phase. Subclasses implement `run_corpus`."""
+
+    def apply(self, doc):  # never called: corpus steps see the corpus, not one document
+        raise TypeError(f"{self.name} is a corpus step")
+
+    def run_corpus(self, corpus: "CorpusView") -> None:
+        raise NotImplementedError
+
+
+def stage_folders(out: str) -> list[str]:
+    root = os.path.join(out, "global")
+    if not os.path.isdir(root):
+        return []
+    return [os.path.join(root, d) for d in sorted(os.listdir(root))
+            if not d.endswith(".work") and os.path.exists(os.path.join(root, d, "done.json"))]
+
+
+class Decisions:
+    """What the finished stages decided for one task: rows dropped (with step and reason), new texts."""
+
+    def __init__(self, out: str, task: int, stages: Sequence[str]):
+        self.dropped: dict[int, tuple[str, str]] = {}
+        self.edited: dict[int, str] = {}
+        for stage in stages:
+            step = os.path.basename(stage).split("-", 1)[1]
+            drops = os.path.join(stage, f"drops-{task:05d}.parquet")
+            if os.path.exists(drops):
+                t = pq.read_table(drops)
+                for row, reason in zip(t["row"].to_pylist(), t["reason"].to_pylist()):
+                    self.dropped.setdefault(row, (step, reason))
+            edits = os.path.join(stage, f"edits-{task:05d}.parquet")
+            if os.path.exists(edits):
+                t = pq.read_table(edits)
+                self.edited.update(zip(t["row"].to_pylist(), t["text"].to_pylist()))
+
+
+def iter_kept(out: str, task: int, stages: Sequence[str], columns: Sequence[str] | None = None
+              ) -> Iterator[tuple[int, dict]]:
+    """(row, record) for each row of a task that earlier stages kept, with their text edits."""
+    decisions = Decisions(out, task, stages)
+    parquet = pq.ParquetFile(os.path.join(task_folder(out, task), "kept.parquet"))
+    wanted = None if columns is None else list(dict.fromkeys([*columns, "text"]))
+    row = 0
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+        for record in batch.to_pylist():
+            if row not in decisions.dropped:
+                if row in decisions.edited:
+                    record["text"] = decisions.edited[row]
+                yield row, record
+            row += 1
+
+
+class CorpusView:
+    """What a corpus step sees: the kept rows of every task, a scratch folder, a worker pool."""
+
+    def __init__(self, out: str, n_tasks: int, stage_dir: str, workers: int):
+        self.out, self.n_tasks, self.stage_dir, self.workers = out, n_tasks, stage_dir, workers
+        self._stages = stage_folders(out)
+
+    def rows(self, task: int, columns: Sequence[str] | None = None) -> Iterator[tuple[int, dict]]:
+        return iter_kept(self.out, task, self._stages, columns)
+
+    def map(self, fn: Callable, items: Sequence) -> list:
+        """fn over items on the worker processes (fn must be a module-level function)."""
+        if self.workers <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        with mp.get_context("fork").Pool(min(self.workers, len(items))) as pool:
+            return pool.map(fn, items, chunksize=1)
+
+    def task_args(self) -> list[tuple[str, int, list[str]]]:
+        """(out, task, finished stages) per task: what a worker needs to call `iter_kept`."""
+        return [(self.out, t, self._stages) for t in range(self.n_tasks)]
+
+    def write_decisions(self, task: int, drops: dict[int, str] | None = None,
+                        edits: dict[int, str] | None = None) -> None:
+        if drops:
+            rows = sorted(drops)
+            pq.write_table(pa.table({"row": rows, "reason": [drops[r] for r in rows]}, DROPS_SCHEMA),
+                           os.path.join(self.stage_dir, f"drops-{task:05d}.parquet"))
+        if edits:
+            rows = sorted(edits)
+            pq.write_table(pa.table({"row": rows, "text": [edits[r] for r in rows]}, EDITS_SCHEMA),
+                           os.path.join(self.stage_dir, f"edits-{task:05d}.parquet"))
+
+
+def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], workers: int,
+                     progress: Callable[[str], None] = lambda name: None) -> None:
+    """Run each corpus step as a stage; finished stages (after a crash) are skipped."""
+    for index, step in enumerate(steps):
+        final = os.path.join(out, "global", f"{index:02d}-{step.name}")
+        if os.path.exists(os.path.join(final, "done.json")):
+            continue
+        progress(step.name)
+        work = final + ".work"  # the step's own resumable scratch space lives here
+        os.makedirs(work, exist_ok=True)
+        view = CorpusView(out, n_tasks, work, workers)
+        step.run_corpus(view)
+        with open(os.path.join(work, "done.json"), "w", encoding="utf-8") as f:
+            json.dump({"step": step.name}, f)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
