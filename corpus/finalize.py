@@ -42,8 +42,8 @@ def _apply_decisions(table: pa.Table, first_row: int, decisions: Decisions,
     rows = range(first_row, first_row + table.num_rows)
     if any(r in decisions.edited for r in rows):
         texts = [decisions.edited.get(r, t) for r, t in zip(rows, table["text"].to_pylist())]
-        table = table.set_column(table.schema.get_field_index("text"), "text",
-                                 pa.array(texts, pa.string()))
+        i = table.schema.get_field_index("text")
+        table = table.set_column(i, table.schema.field(i), pa.array(texts, pa.string()))
     dropped = [r in decisions.dropped for r in rows]
     if not any(dropped):
         return table
