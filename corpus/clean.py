@@ -76,11 +76,19 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
 def clean(inputs: list[str], out: str, config_path: str | None = None, workers: int = 1,
           source: str | None = None, text_field: str = "text",
           shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,
-          progress: bool = True) -> dict:
-    """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json)."""
+          progress: bool = True, config: dict | None = None,
+          benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None) -> dict:
+    """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
+
+    `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
+    decontam step so documents overlapping those test sets are removed.
+    """
     if workers < 1:
         raise UserError("--workers must be at least 1")
-    config = load_config(config_path)
+    config = config if config is not None else load_config(config_path)
+    if benchmarks:
+        from .decontam import with_benchmarks
+        config = with_benchmarks(config, benchmarks, benchmark_fields)
     files, ignored = discover(inputs, source)
     if ignored and progress:
         print(f"note: skipping {len(ignored)} file(s) of unknown type, e.g. {ignored[0]}",

@@ -33,33 +33,79 @@ def _command(sub, name: str, help_text: str, example: str) -> argparse.ArgumentP
                           epilog="example:\n  " + example, formatter_class=_Formatter)
 
 
-def _add_clean(sub) -> None:
-    p = _command(sub, "clean", "Clean web crawls (WARC/WET, HTML, JSONL/JSON, Parquet, text) "
-                 "into Parquet shards, with a ledger of every removed record.",
-                 "xiulian clean crawl/*.warc.gz pages/ -o out --workers 4\n"
-                 "  xiulian clean docs.jsonl.zst -o out --text-field content --config my.toml")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """Options every command that writes a clean output shares."""
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
-    p.add_argument("--config", metavar="FILE", help="pipeline TOML (replaces the default pipeline)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
-    p.add_argument("--source", help="label for the `source` column (default: the file's stem)")
-    p.add_argument("--text-field", default="text", help="text field of JSON/Parquet records")
     p.add_argument("--shard-size", type=parse_size, default="256MB",
                    help="approximate uncompressed size of one output shard")
     p.add_argument("--overwrite", action="store_true", help="delete OUT and start over")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _add_benchmark_options(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--benchmark", action="append", metavar="PATH", required=required,
+                   help="test set (JSONL/JSON/CSV/Parquet/text, .gz ok) whose items must not "
+                        "appear in the output; repeat for several")
+    p.add_argument("--benchmark-fields", type=lambda v: [f for f in v.split(",") if f],
+                   metavar="A,B", help="only these fields of benchmark records (default: every string field)")
+
+
+def _add_clean(sub) -> None:
+    p = _command(sub, "clean", "Clean web crawls (WARC/WET, HTML, JSONL/JSON, Parquet, text) "
+                 "into Parquet shards, with a ledger of every removed record.",
+                 "xiulian clean crawl/*.warc.gz pages/ -o out --workers 4\n"
+                 "  xiulian clean docs.jsonl.zst -o out --text-field content --config my.toml\n"
+                 "  xiulian clean crawl/ -o out --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
+    _add_output_options(p)
+    p.add_argument("--config", metavar="FILE", help="pipeline TOML (replaces the default pipeline)")
+    p.add_argument("--source", help="label for the `source` column (default: the file's stem)")
+    p.add_argument("--text-field", default="text", help="text field of JSON/Parquet records")
+    _add_benchmark_options(p)
     p.set_defaults(run=_run_clean)
 
 
-def _run_clean(args) -> int:
+def _run_clean(args, config: dict | None = None) -> int:
     from .clean import clean
     from .summary import print_summary
-    manifest = clean(args.inputs, args.output, config_path=args.config, workers=args.workers,
-                     source=args.source, text_field=args.text_field, shard_bytes=args.shard_size,
-                     overwrite=args.overwrite, progress=not args.quiet)
+    manifest = clean(args.inputs, args.output, config_path=getattr(args, "config", None),
+                     workers=args.workers, source=getattr(args, "source", None),
+                     text_field=getattr(args, "text_field", "text"), shard_bytes=args.shard_size,
+                     overwrite=args.overwrite, progress=not args.quiet, config=config,
+                     benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields)
     if not args.quiet:
         print_summary(manifest, args.output)
     return 0
+
+
+def _add_dedup(sub) -> None:
+    p = _command(sub, "dedup", "Deduplicate shards cleaned earlier (exact, MinHash near-duplicates, "
+                 "repeated paragraphs), with the dedup steps of the default or given config.",
+                 "xiulian dedup old_run/shards other_run/shards -o deduped --workers 4")
+    p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
+    _add_output_options(p)
+    p.add_argument("--config", metavar="FILE", help="take the dedup steps from this TOML")
+    p.set_defaults(run=_run_dedup, benchmark=None, benchmark_fields=None)
+
+
+def _run_dedup(args) -> int:
+    from .config import corpus_steps_only, load_config
+    return _run_clean(args, config=corpus_steps_only(load_config(args.config)))
+
+
+def _add_decontam(sub) -> None:
+    p = _command(sub, "decontam", "Remove documents that overlap benchmark test sets from shards "
+                 "cleaned earlier; a report goes to OUT/decontam.json.",
+                 "xiulian decontam run/shards --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz -o clean")
+    p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
+    _add_output_options(p)
+    _add_benchmark_options(p, required=True)
+    p.set_defaults(run=_run_decontam)
+
+
+def _run_decontam(args) -> int:
+    return _run_clean(args, config={"seed": 0, "read": {}, "steps": []})
 
 
 def _add_steps(sub) -> None:
@@ -89,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
                "run `xiulian COMMAND --help` for each command's options")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_clean(sub)
+    _add_dedup(sub)
+    _add_decontam(sub)
     _add_steps(sub)
     _add_classifier(sub)
     return parser

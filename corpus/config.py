@@ -62,6 +62,12 @@ def resolve(raw: dict, where: str = "config") -> dict:
     steps = raw.get("steps", [])
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
         raise UserError(f"{where}: needs at least one [[steps]] table")
+    return {"seed": seed, "read": read, "steps": resolve_steps(steps, where)}
+
+
+def resolve_steps(steps: list[dict], where: str = "config") -> list[dict]:
+    """Validate `[[steps]]` tables and spell out every option, defaults included."""
+    _register_builtin_steps()
     from .corpus_steps import CorpusStep
     resolved_steps = []
     seen_corpus_step = None
@@ -73,7 +79,17 @@ def resolve(raw: dict, where: str = "config") -> dict:
             raise UserError(f"{where}: step {step.name!r} looks at one document at a time, so it must "
                             f"come before the corpus-wide step {seen_corpus_step!r}")
         resolved_steps.append({"use": spec["use"], **defaults_of(REGISTRY[spec["use"]]), **spec})
-    return {"seed": seed, "read": read, "steps": resolved_steps}
+    return resolved_steps
+
+
+def corpus_steps_only(config: dict) -> dict:
+    """The same config with only its corpus-wide steps (dedup ...), for `xiulian dedup`."""
+    from .corpus_steps import CorpusStep
+    _register_builtin_steps()
+    steps = [s for s in config["steps"] if issubclass(REGISTRY[s["use"]], CorpusStep)]
+    if not steps:
+        raise UserError("the config has no corpus-wide (dedup) steps")
+    return {**config, "steps": steps}
 
 
 def defaults_of(cls: type[Step]) -> dict:
