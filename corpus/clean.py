@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .config import load_config
 from .errors import UserError
-from .executors import run_local
+from .executors import make_executor
 from .finalize import finalize, write_atomic_json
 from .inputs import discover, plan_tasks
 from .corpus_steps import run_corpus_steps
@@ -77,7 +77,8 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
           source: str | None = None, text_field: str = "text",
           shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,
           progress: bool = True, config: dict | None = None,
-          benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None) -> dict:
+          benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
+          executor: str = "local", ray_address: str | None = None) -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
@@ -125,15 +126,16 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         tasks_done[0] += 1
         bar.set_postfix_str(f"tasks {tasks_done[0]}/{len(tasks)}")
 
+    runner = make_executor(executor, workers, ray_address)
     try:
-        counts = run_local(tasks, min(workers, len(tasks)), bar.update, task_done)
+        counts = runner.run_map(tasks, bar.update, task_done)
     finally:
         bar.close()
     def stage_started(name: str) -> None:
         if progress:
             print(f"clean: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, workers, stage_started)
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started)
     run_info["versions"] = package_versions()
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)

@@ -37,6 +37,10 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     """Options every command that writes a clean output shares."""
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where tasks run: processes here, or a Ray cluster")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join (default with --executor ray: start a local one)")
     p.add_argument("--shard-size", type=parse_size, default="256MB",
                    help="approximate uncompressed size of one output shard")
     p.add_argument("--overwrite", action="store_true", help="delete OUT and start over")
@@ -73,7 +77,8 @@ def _run_clean(args, config: dict | None = None) -> int:
                      workers=args.workers, source=getattr(args, "source", None),
                      text_field=getattr(args, "text_field", "text"), shard_bytes=args.shard_size,
                      overwrite=args.overwrite, progress=not args.quiet, config=config,
-                     benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields)
+                     benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields,
+                     executor=args.executor, ray_address=args.ray_address)
     if not args.quiet:
         print_summary(manifest, args.output)
     return 0

@@ -12,7 +12,6 @@ a stage whose folder holds `done.json` is finished.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -84,19 +83,17 @@ def iter_kept(out: str, task: int, stages: Sequence[str], columns: Sequence[str]
 class CorpusView:
     """What a corpus step sees: the kept rows of every task, a scratch folder, a worker pool."""
 
-    def __init__(self, out: str, n_tasks: int, stage_dir: str, workers: int):
-        self.out, self.n_tasks, self.stage_dir, self.workers = out, n_tasks, stage_dir, workers
+    def __init__(self, out: str, n_tasks: int, stage_dir: str, executor):
+        self.out, self.n_tasks, self.stage_dir = out, n_tasks, stage_dir
+        self.executor = executor
         self._stages = stage_folders(out)
 
     def rows(self, task: int, columns: Sequence[str] | None = None) -> Iterator[tuple[int, dict]]:
         return iter_kept(self.out, task, self._stages, columns)
 
     def map(self, fn: Callable, items: Sequence) -> list:
-        """fn over items on the worker processes (fn must be a module-level function)."""
-        if self.workers <= 1 or len(items) <= 1:
-            return [fn(item) for item in items]
-        with mp.get_context("fork").Pool(min(self.workers, len(items))) as pool:
-            return pool.map(fn, items, chunksize=1)
+        """fn over items on the executor's workers, results in order (fn: module-level)."""
+        return self.executor.map(fn, items)
 
     def task_args(self) -> list[tuple[str, int, list[str]]]:
         """(out, task, finished stages) per task: what a worker needs to call `iter_kept`."""
@@ -114,7 +111,7 @@ class CorpusView:
                            os.path.join(self.stage_dir, f"edits-{task:05d}.parquet"))
 
 
-def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], workers: int,
+def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor,
                      progress: Callable[[str], None] = lambda name: None) -> None:
     """Run each corpus step as a stage; finished stages (after a crash) are skipped."""
     for index, step in enumerate(steps):
@@ -124,7 +121,7 @@ def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], worker
         progress(step.name)
         work = final + ".work"  # the step's own resumable scratch space lives here
         os.makedirs(work, exist_ok=True)
-        view = CorpusView(out, n_tasks, work, workers)
+        view = CorpusView(out, n_tasks, work, executor)
         step.run_corpus(view)
         with open(os.path.join(work, "done.json"), "w", encoding="utf-8") as f:
             json.dump({"step": step.name}, f)

@@ -1,16 +1,17 @@
-"""Executors run map tasks: here on local processes; the same pure tasks run anywhere.
-
-Workers report progress through a shared counter, so the bar shows records/s across all of
-them. Results come back in task order whatever order the tasks finish in.
+"""Executors run the pipeline's pure tasks: `local` on processes of this machine (the default,
+no Ray import), `ray` on a Ray cluster. Steps never know which one runs them, and the output
+is byte-identical either way: tasks write their own files, results come back in task order.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from .errors import UserError
 from .pipeline import MapTask, run_map_task
 
+EXECUTORS = ("local", "ray")
 _counter = None
 
 
@@ -35,33 +36,55 @@ def _run_in_worker(task: MapTask) -> dict:
         raise RuntimeError(f"task {task.index} died: {exc!r}") from None
 
 
-def run_local(tasks: list[MapTask], workers: int, advance: Callable[[int], None],
-              task_done: Callable[[], None]) -> list[dict]:
-    """Run tasks on `workers` processes (in this process when workers == 1)."""
-    if workers <= 1 or len(tasks) <= 1:
-        results = []
-        for task in tasks:
-            results.append(run_map_task(task, progress=advance))
-            task_done()
-        return results
-    # fork: workers inherit the imported extractors instead of importing them again.
-    context = mp.get_context("fork")
-    counter = context.Value("q", 0)
-    with context.Pool(workers, initializer=_init_worker, initargs=(counter,),
-                      maxtasksperchild=None) as pool:
-        pending = [pool.apply_async(_run_in_worker, (task,)) for task in tasks]
-        seen, finished = 0, 0
-        while finished < len(pending):
-            time.sleep(0.2)
-            value = counter.value
-            advance(value - seen)
-            seen = value
-            now_finished = sum(r.ready() for r in pending)
-            for r in pending:
-                if r.ready() and not r.successful():
-                    r.get()  # raises the task's error here, ending the pool
-            for _ in range(now_finished - finished):
+class LocalExecutor:
+    """Worker processes on this machine (forked, so they share the parent's loaded models)."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+
+    def run_map(self, tasks: Sequence[MapTask], advance: Callable[[int], None],
+                task_done: Callable[[], None]) -> list[dict]:
+        if self.workers <= 1 or len(tasks) <= 1:
+            results = []
+            for task in tasks:
+                results.append(run_map_task(task, progress=advance))
                 task_done()
-            finished = now_finished
-        advance(counter.value - seen)
-        return [r.get() for r in pending]
+            return results
+        context = mp.get_context("fork")
+        counter = context.Value("q", 0)
+        with context.Pool(min(self.workers, len(tasks)), initializer=_init_worker,
+                          initargs=(counter,)) as pool:
+            pending = [pool.apply_async(_run_in_worker, (task,)) for task in tasks]
+            seen, finished = 0, 0
+            while finished < len(pending):
+                time.sleep(0.2)
+                value = counter.value
+                advance(value - seen)
+                seen = value
+                now_finished = sum(r.ready() for r in pending)
+                for r in pending:
+                    if r.ready() and not r.successful():
+                        r.get()  # raises the task's error here, ending the pool
+                for _ in range(now_finished - finished):
+                    task_done()
+                finished = now_finished
+            advance(counter.value - seen)
+            return [r.get() for r in pending]
+
+    def map(self, fn: Callable, items: Sequence) -> list:
+        """fn over items in parallel, results in order (fn must be a module-level function)."""
+        if self.workers <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        with mp.get_context("fork").Pool(min(self.workers, len(items))) as pool:
+            return pool.map(fn, items, chunksize=1)
+
+
+def make_executor(name: str, workers: int, ray_address: str | None = None):
+    if name == "local":
+        if ray_address:
+            raise UserError("--ray-address needs --executor ray")
+        return LocalExecutor(workers)
+    if name == "ray":
+        from .ray_executor import RayExecutor
+        return RayExecutor(workers, ray_address)
+    raise UserError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")
