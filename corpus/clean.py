@@ -78,7 +78,8 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
           shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,
           progress: bool = True, config: dict | None = None,
           benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
-          executor: str = "local", ray_address: str | None = None) -> dict:
+          executor: str = "local", ray_address: str | None = None,
+          holdout_from: list[str] | None = None) -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
@@ -87,9 +88,9 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     if workers < 1:
         raise UserError("--workers must be at least 1")
     config = config if config is not None else load_config(config_path)
-    if benchmarks:
+    if benchmarks or holdout_from:
         from .decontam import with_benchmarks
-        config = with_benchmarks(config, benchmarks, benchmark_fields)
+        config = with_benchmarks(config, benchmarks or [], benchmark_fields, holdout_from)
     files, ignored = discover(inputs, source)
     if ignored and progress:
         print(f"note: skipping {len(ignored)} file(s) of unknown type, e.g. {ignored[0]}",

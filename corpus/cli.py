@@ -53,6 +53,8 @@ def _add_benchmark_options(p: argparse.ArgumentParser, required: bool = False) -
                         "appear in the output; repeat for several")
     p.add_argument("--benchmark-fields", type=lambda v: [f for f in v.split(",") if f],
                    metavar="A,B", help="only these fields of benchmark records (default: every string field)")
+    p.add_argument("--holdout-from", action="append", metavar="PATH",
+                   help="validation set: remove training documents that overlap it; repeat for several")
 
 
 def _add_clean(sub) -> None:
@@ -78,6 +80,7 @@ def _run_clean(args, config: dict | None = None) -> int:
                      text_field=getattr(args, "text_field", "text"), shard_bytes=args.shard_size,
                      overwrite=args.overwrite, progress=not args.quiet, config=config,
                      benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields,
+                     holdout_from=args.holdout_from,
                      executor=args.executor, ray_address=args.ray_address)
     if not args.quiet:
         print_summary(manifest, args.output)
@@ -91,7 +94,7 @@ def _add_dedup(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="take the dedup steps from this TOML")
-    p.set_defaults(run=_run_dedup, benchmark=None, benchmark_fields=None)
+    p.set_defaults(run=_run_dedup, benchmark=None, benchmark_fields=None, holdout_from=None)
 
 
 def _run_dedup(args) -> int:
@@ -105,11 +108,13 @@ def _add_decontam(sub) -> None:
                  "xiulian decontam run/shards --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz -o clean")
     p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
     _add_output_options(p)
-    _add_benchmark_options(p, required=True)
+    _add_benchmark_options(p)
     p.set_defaults(run=_run_decontam)
 
 
 def _run_decontam(args) -> int:
+    if not (args.benchmark or args.holdout_from):
+        raise UserError("name at least one --benchmark or --holdout-from file")
     return _run_clean(args, config={"seed": 0, "read": {}, "steps": []})
 
 
@@ -144,15 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decontam(sub)
     _add_steps(sub)
     _add_classifier(sub)
+    from .stats.cli import add_parsers as add_inspect_commands
+    add_inspect_commands(sub, _command)  # `xiulian stats` and `xiulian show`
     return parser
 
 
 def _add_classifier(sub) -> None:
     """`xiulian classifier train|eval` lives with the classifiers in filters/."""
-    try:
-        from filters.classifier_cli import add_parser
-    except ImportError:
-        return
+    from filters.classifier_cli import add_parser
     add_parser(sub, _command)
 
 

@@ -19,7 +19,7 @@ READ_OPTIONS = {"max_bytes": int}
 
 def _register_builtin_steps() -> None:
     """Import every module that defines steps, so REGISTRY knows them by name."""
-    from . import extract  # noqa: F401
+    from . import decontam, dedup, extract  # noqa: F401
     try:
         import filters  # noqa: F401  (filters registers its steps on import)
     except ImportError:

@@ -101,14 +101,14 @@ class CorpusView:
 
     def write_decisions(self, task: int, drops: dict[int, str] | None = None,
                         edits: dict[int, str] | None = None) -> None:
-        if drops:
-            rows = sorted(drops)
-            pq.write_table(pa.table({"row": rows, "reason": [drops[r] for r in rows]}, DROPS_SCHEMA),
-                           os.path.join(self.stage_dir, f"drops-{task:05d}.parquet"))
-        if edits:
-            rows = sorted(edits)
-            pq.write_table(pa.table({"row": rows, "text": [edits[r] for r in rows]}, EDITS_SCHEMA),
-                           os.path.join(self.stage_dir, f"edits-{task:05d}.parquet"))
+        """Record one task's decisions; each file appears whole or not at all."""
+        for kind, decided, schema in (("drops", drops, DROPS_SCHEMA), ("edits", edits, EDITS_SCHEMA)):
+            if decided:
+                rows = sorted(decided)
+                path = os.path.join(self.stage_dir, f"{kind}-{task:05d}.parquet")
+                table = pa.table({"row": rows, schema.names[1]: [decided[r] for r in rows]}, schema)
+                pq.write_table(table, path + ".tmp")
+                os.replace(path + ".tmp", path)
 
 
 def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor,

@@ -16,9 +16,6 @@ from contextlib import contextmanager
 from .document import HTML, Document
 from .steps import Step, require
 
-_LICENSE = re.compile(
-    r"""<(?:link|a)\b[^>]*?(?:rel=["']?license["']?[^>]*?href=["']([^"']+)["']"""
-    r"""|href=["']([^"']+)["'][^>]*?rel=["']?license\b)""", re.I)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 
@@ -44,12 +41,6 @@ def time_limit(seconds: float | None):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def declared_license(html: str) -> str | None:
-    """The URL of a licence the page declares with rel="license" (e.g. Creative Commons)."""
-    m = _LICENSE.search(html)
-    return (m.group(1) or m.group(2)) if m else None
 
 
 def normalise(text: str) -> str:
@@ -108,7 +99,6 @@ class Extract(Step):
                     text = self._extract(doc.text, doc.url, self.fast)
             except ExtractionTimeout:
                 return "timeout"
-            doc.license = doc.license or declared_license(doc.text)
             doc.media_type = "text/plain"
             doc.text = text
         doc.text = normalise(doc.text)

@@ -124,7 +124,7 @@ def run_map_task(task: MapTask, progress=None) -> dict:
                 kept.write(kept_row(item, pipeline.score_columns))
             else:
                 step, reason = verdict
-                removed_by[f"{step}:{reason}"] += 1
+                removed_by[f"{step}:{reason.split('#')[0]}"] += 1  # '#' marks per-record detail
                 removed.write(removed_row(item.id, url, item.source, step, reason, text))
             if progress is not None and read % 64 == 0:
                 progress(64)

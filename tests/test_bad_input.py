@@ -29,7 +29,9 @@ def make_bad_inputs(d):
 def test_bad_inputs_are_counted_and_explained(tmp_path):
     (tmp_path / "in").mkdir()
     make_bad_inputs(tmp_path / "in")
-    proc = run_cli("clean", tmp_path / "in", "-o", tmp_path / "out", "--workers", "2")
+    config = tmp_path / "c.toml"  # reading is under test here, not the quality filters
+    config.write_text('[[steps]]\nuse = "extract"\n')
+    proc = run_cli("clean", tmp_path / "in", "-o", tmp_path / "out", "--workers", "2", "--config", config)
     assert "Traceback" not in proc.stderr
     m = manifest(tmp_path / "out")
     c = m["counts"]

@@ -66,7 +66,7 @@ class _GzipUntilBroken(io.RawIOBase):
 def _record_to_document(record, f: InputFile, options: ReadOptions) -> Document | Unreadable:
     headers = record.headers
     record_id = (record.record_id or "").strip("<>") or stable_id(f, record.stream_pos)
-    url = headers.get("WARC-Target-URI")
+    url = (headers.get("WARC-Target-URI") or "").strip("<>") or None  # WARC/1.0 writers bracket it
     date = headers.get("WARC-Date")
     body = record.reader.read(options.max_bytes + 1)
     if len(body) > options.max_bytes:

@@ -65,13 +65,20 @@ def length_summary(counts: np.ndarray, total_chars: int, minimum: int | None,
     return summary
 
 
+def nice_range(lo: float, hi: float) -> tuple[float, float]:
+    """[lo, hi] widened to round numbers (0.681..1.0 -> 0.65..1.0), so bins have round edges."""
+    if not hi > lo:
+        return lo - 0.5, lo + 0.5
+    step = 10 ** np.floor(np.log10(hi - lo)) / 2
+    return (round(float(np.floor(lo / step + 1e-9) * step), 12),
+            round(float(np.ceil(hi / step - 1e-9) * step), 12))
+
+
 class ScoreHistogram:
     """Count, mean, min, max and a 40-bin histogram of one float column over a known range."""
 
     def __init__(self, lo: float, hi: float):
-        if not hi > lo:
-            lo, hi = lo - 0.5, lo + 0.5
-        self.lo, self.hi = lo, hi
+        self.lo, self.hi = nice_range(lo, hi)
         self.counts = np.zeros(SCORE_BINS, np.int64)
         self.n = self.missing = 0
         self.total = 0.0

@@ -5,13 +5,15 @@ Batches of a few thousand rows are read with only the columns needed and reduced
 vectorised pyarrow/numpy operations, so memory is bounded by one batch plus the counters
 (domains are capped, see DOMAIN_CAP) and the pass runs at hundreds of MB/s of shard data.
 
-Approximate tokens: a character from U+3000 up (CJK ideographs, kana, Hangul, fullwidth
-forms, emoji) counts 1/1.5 token, any other character 1/4 token. These are the usual rules of
-thumb for byte-level BPE tokenizers with CJK in their vocabulary (about 4 characters a token
-for English, 1.5 for Chinese). Counted from UTF-8 lead bytes 0xE3..0xF4, without decoding.
+Approximate tokens: characters/4, plus 5/24 of a token for every UTF-8 byte beyond the first
+of a character. So ASCII text comes to 4 characters a token, CJK (3 bytes a character) to 1.5
+characters a token, Cyrillic, Greek or Arabic (2 bytes) to about 2.2: the usual rules of thumb
+for byte-level BPE tokenizers with CJK in their vocabulary. It needs only the character and
+byte counts, so it costs nothing beyond counting characters.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -23,14 +25,17 @@ from .histograms import LENGTH_BINS, ScoreHistogram, length_bins, length_summary
 
 BATCH_ROWS = 8192
 CHARS_PER_TOKEN = 4.0
-WIDE_CHARS_PER_TOKEN = 1.5
-WIDE_LEAD_BYTE = 0xE3          # UTF-8 lead byte of U+3000 and everything above
+CJK_CHARS_PER_TOKEN = 1.5
+# A CJK character has 2 extra bytes and should come to 1/1.5 token instead of 1/4: 5/24 a byte.
+TOKENS_PER_EXTRA_BYTE = (1 / CJK_CHARS_PER_TOKEN - 1 / CHARS_PER_TOKEN) / 2
 DOMAIN_CAP = 200_000           # distinct domains held; beyond it the rarest half is dropped
 NO_LANGUAGE = "(none)"
-HOST = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/@?#]*@)?(?P<host>[^/:?#]+)"
-TIER = r'"tier": "?(?P<v>[^",}]*)'
-LICENSE_FROM = r'"license_from": "(?P<v>[^"]*)"'
-CONSENT_FLAGS = {"tdm_reserved": '"tdm_reserved": true', "noai": '"noai": ['}
+HOST = r"^<?[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/@?#]*@)?(?P<host>[^/:?#]+)"
+# metadata is JSON text; these read a key from it without parsing every row
+TIER = r'"tier":\s*"?(?P<v>[^",}]*)'
+LICENSE_FROM = r'"license_from":\s*"(?P<v>[^"]*)"'
+PII = r'"pii":\s*(?P<v>\{[^{}]*\})'
+CONSENT_FLAGS = {"tdm_reserved": r'"tdm_reserved":\s*true', "noai": r'"noai":\s*\['}
 BASE_COLUMNS = ("text", "language", "url", "source", "license", "metadata")
 
 
@@ -71,26 +76,20 @@ def float_ranges(files: list[str], columns: list[str]) -> dict[str, tuple[float,
 
 
 def _text_measures(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Characters and wide (U+3000+) characters of each text, straight from the UTF-8 buffer."""
+    """Characters (code points, as polars' len_chars counts them) and UTF-8 bytes of each text."""
     text = text.fill_null("") if text.null_count else text
     chars = pc.utf8_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
-    _, offsets_buf, data_buf = text.buffers()
-    offset_type = np.int64 if pa.types.is_large_string(text.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, offset_type)[text.offset: text.offset + len(text) + 1]
-    offsets = offsets.astype(np.int64)
-    if data_buf is None or offsets[-1] == offsets[0]:
-        return chars, np.zeros(len(text), np.int64)
-    body = np.frombuffer(data_buf, np.uint8)[offsets[0]: offsets[-1]]
-    wide_mask = (body >= WIDE_LEAD_BYTE).view(np.uint8)
-    starts = offsets[:-1] - offsets[0]
-    wide = np.add.reduceat(wide_mask, np.minimum(starts, len(body) - 1), dtype=np.int64)
-    wide[np.diff(offsets) == 0] = 0
-    return chars, wide
+    utf8_bytes = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+    return chars, utf8_bytes
 
 
 def _value_counts(array: pa.Array) -> Counter:
     counts = pc.value_counts(array.drop_null())
     return Counter(dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())))
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
 def _extract(array: pa.Array, pattern: str) -> pa.Array:
@@ -101,7 +100,7 @@ class KeptStats:
     """Accumulate statistics of kept documents batch by batch; `result()` gives the JSON."""
 
     def __init__(self, score_ranges: dict[str, tuple[float, float]]):
-        self.documents = self.characters = self.wide = self.bytes = 0
+        self.documents = self.characters = self.bytes = 0
         self.min_length: int | None = None
         self.max_length: int | None = None
         self.languages: dict[str, dict] = {}
@@ -114,6 +113,8 @@ class KeptStats:
         self.tiers: Counter = Counter()
         self.license_from: Counter = Counter()
         self.consent: Counter = Counter()
+        self.pii_documents: Counter = Counter()
+        self.pii_replaced: Counter = Counter()
         self.scores = {c: ScoreHistogram(*r) for c, r in score_ranges.items()}
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -122,15 +123,14 @@ class KeptStats:
             return
         names = batch.schema.names
         text = batch.column("text")
-        chars, wide = _text_measures(text)
+        chars, utf8_bytes = _text_measures(text)
         self.documents += n
         self.characters += int(chars.sum())
-        self.wide += int(wide.sum())
-        self.bytes += int(pc.sum(pc.binary_length(text)).as_py() or 0)
+        self.bytes += int(utf8_bytes.sum())
         lo, hi = int(chars.min()), int(chars.max())
         self.min_length = lo if self.min_length is None else min(self.min_length, lo)
         self.max_length = hi if self.max_length is None else max(self.max_length, hi)
-        self._add_languages(batch.column("language") if "language" in names else None, chars, wide)
+        self._add_languages(batch.column("language") if "language" in names else None, chars, utf8_bytes)
         if "url" in names:
             self._add_domains(batch.column("url"))
         else:
@@ -143,7 +143,7 @@ class KeptStats:
             self.licenses.update(_value_counts(license_column))
         else:
             self.no_license += n
-        if "metadata" in names:
+        if "metadata" in names and _is_text(batch.schema.field("metadata").type):
             self._add_metadata(batch.column("metadata"))
         for column, histogram in self.scores.items():
             if column in names:
@@ -153,7 +153,8 @@ class KeptStats:
             else:
                 histogram.add(np.empty(0), n)
 
-    def _add_languages(self, language: pa.Array | None, chars: np.ndarray, wide: np.ndarray) -> None:
+    def _add_languages(self, language: pa.Array | None, chars: np.ndarray,
+                       utf8_bytes: np.ndarray) -> None:
         if language is None:
             language = pa.nulls(len(chars), pa.string())
         encoded = pc.dictionary_encode(language, null_encoding="encode")
@@ -162,18 +163,27 @@ class KeptStats:
         k = len(labels)
         docs = np.bincount(index, minlength=k)
         char_sums = np.bincount(index, weights=chars, minlength=k)
-        wide_sums = np.bincount(index, weights=wide, minlength=k)
+        byte_sums = np.bincount(index, weights=utf8_bytes, minlength=k)
         bins = np.bincount(index * LENGTH_BINS + length_bins(chars),
                            minlength=k * LENGTH_BINS).reshape(k, LENGTH_BINS)
+        lows = np.full(k, np.iinfo(np.int64).max)
+        np.minimum.at(lows, index, chars)
+        highs = np.full(k, -1)
+        np.maximum.at(highs, index, chars)
         for i, label in enumerate(labels):
             entry = self.languages.get(label)
             if entry is None:
-                entry = self.languages[label] = {"documents": 0, "characters": 0, "wide": 0,
+                entry = self.languages[label] = {"documents": 0, "characters": 0, "bytes": 0,
+                                                 "min": None, "max": None,
                                                  "bins": np.zeros(LENGTH_BINS, np.int64)}
             entry["documents"] += int(docs[i])
             entry["characters"] += int(char_sums[i])
-            entry["wide"] += int(wide_sums[i])
+            entry["bytes"] += int(byte_sums[i])
             entry["bins"] += bins[i]
+            if docs[i]:
+                lo, hi = int(lows[i]), int(highs[i])
+                entry["min"] = lo if entry["min"] is None else min(entry["min"], lo)
+                entry["max"] = hi if entry["max"] is None else max(entry["max"], hi)
 
     def _add_domains(self, url: pa.Array) -> None:
         host = _extract(url, HOST)
@@ -187,40 +197,52 @@ class KeptStats:
     def _add_metadata(self, metadata: pa.Array) -> None:
         self.tiers.update(_value_counts(_extract(metadata, TIER)))
         self.license_from.update(_value_counts(_extract(metadata, LICENSE_FROM)))
+        for found in _extract(metadata, PII).drop_null().to_pylist():
+            try:
+                counts = json.loads(found)
+            except ValueError:
+                continue
+            for kind, n in counts.items():
+                if isinstance(n, (int, float)):
+                    self.pii_documents[kind] += 1
+                    self.pii_replaced[kind] += int(n)
         for flag, needle in CONSENT_FLAGS.items():
-            self.consent[flag] += int(pc.sum(pc.match_substring(metadata, needle)).as_py() or 0)
+            self.consent[flag] += int(pc.sum(pc.match_substring_regex(metadata, needle)).as_py() or 0)
 
     def result(self, top: int) -> dict:
         languages = sorted(self.languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0]))
         all_bins = sum((e["bins"] for _, e in languages), np.zeros(LENGTH_BINS, np.int64))
         return {
             "kept": {"documents": self.documents, "characters": self.characters,
-                     "approx_tokens": approx_tokens(self.characters, self.wide),
+                     "approx_tokens": approx_tokens(self.characters, self.bytes),
                      "utf8_bytes": self.bytes},
             "languages": [{"language": label, "documents": e["documents"],
                            "characters": e["characters"],
-                           "approx_tokens": approx_tokens(e["characters"], e["wide"])}
+                           "approx_tokens": approx_tokens(e["characters"], e["bytes"])}
                           for label, e in languages],
             "length": length_summary(all_bins, self.characters, self.min_length, self.max_length),
-            "length_by_language": {label: length_summary(e["bins"], e["characters"], None, None)
+            "length_by_language": {label: length_summary(e["bins"], e["characters"], e["min"], e["max"])
                                    for label, e in languages[:8]},
             "domains": {"distinct": len(self.domains), "approximate": self.domains_pruned,
                         "documents_without_url": self.without_url,
                         "top": [{"domain": d, "documents": n}
                                 for d, n in _most_common(self.domains, top)]},
             "sources": [{"source": s, "documents": n} for s, n in _most_common(self.sources, top)],
-            "scores": {c: h.summary() for c, h in sorted(self.scores.items())},
+            # a column no document has a value in (language_score without a language step) is left out
+            "scores": {c: h.summary() for c, h in sorted(self.scores.items()) if h.n},
             "tiers": [{"tier": t, "documents": n} for t, n in sorted(self.tiers.items())],
             "licenses": {"declared": self.documents - self.no_license, "none": self.no_license,
                          "top": [{"license": s, "documents": n}
                                  for s, n in _most_common(self.licenses, top)],
                          "found_in": dict(_most_common(self.license_from, top))},
             "consent_flags_kept": {k: v for k, v in self.consent.items() if v},
+            "pii": [{"kind": k, "documents": self.pii_documents[k], "replaced": self.pii_replaced[k]}
+                    for k in sorted(self.pii_documents)],
         }
 
 
-def approx_tokens(characters: int, wide: int) -> int:
-    return int(round((characters - wide) / CHARS_PER_TOKEN + wide / WIDE_CHARS_PER_TOKEN))
+def approx_tokens(characters: int, utf8_bytes: int) -> int:
+    return int(round(characters / CHARS_PER_TOKEN + (utf8_bytes - characters) * TOKENS_PER_EXTRA_BYTE))
 
 
 def _most_common(counter: Counter, n: int) -> list[tuple]:

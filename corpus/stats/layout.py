@@ -23,6 +23,7 @@ class Layout:
     out: str | None = None                  # the clean output folder, when there is one
     removed_files: list[str] = field(default_factory=list)
     manifest: dict | None = None
+    run_config: dict | None = None          # from OUT/run.json: the step order without a manifest
 
     def optional(self, *parts: str) -> str | None:
         """OUT/<parts> when this is a clean output and that file or folder exists."""
@@ -37,15 +38,14 @@ def _parquet_files(folder: str) -> list[str]:
                   if name.endswith(".parquet") and not name.startswith("."))
 
 
-def _read_manifest(out: str) -> dict | None:
-    path = os.path.join(out, "manifest.json")
+def _read_json(path: str) -> dict | None:
     if not os.path.exists(path):
         return None
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable manifest ({exc})") from None
+        raise UserError(f"{path}: unreadable ({exc})") from None
 
 
 def locate(path: str) -> Layout:
@@ -67,7 +67,8 @@ def locate(path: str) -> Layout:
             removed = os.path.join(out, "removed")
             layout = Layout(path, _parquet_files(os.path.join(out, "shards")), out,
                             _parquet_files(removed) if os.path.isdir(removed) else [],
-                            _read_manifest(out))
+                            _read_json(os.path.join(out, "manifest.json")),
+                            (_read_json(os.path.join(out, "run.json")) or {}).get("config"))
         else:
             layout = Layout(path, _parquet_files(path))
     if not layout.shard_files:

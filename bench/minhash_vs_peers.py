@@ -1,0 +1,334 @@
+"""MinHash signatures: xiulian vs datasketch and rensa, same shingles, same machine, one run.
+
+    .venv/bin/pip install datasketch rensa          # peers, for this benchmark only
+    .venv/bin/python bench/minhash_vs_peers.py      # all three parts, ~10 minutes
+    .venv/bin/python bench/minhash_vs_peers.py --docs 100000   # smaller whole-dedup part
+
+1. Signature throughput on real text (c4_demo + Chinese Wikipedia paragraphs, 8 times over;
+   datasketch on an eighth),
+   128 permutations,
+   shingles = 3-token windows of `corpus.dedup.text.tokens` for everyone. Peers get the shingle
+   strings they consume (datasketch: bytes, per-document `update_batch`; rensa: str,
+   `RMinHash.update`); xiulian gets the 64-bit shingle hashes its tokenizer produces
+   (`shingle_hashes`), batched. Tools alternate within each of 5 rounds. "From text" rows time everything from the raw text, with the
+   same tokenizer for all three.
+2. Estimated vs exact Jaccard on pairs of real documents and their edited copies (1, 3, 10 or
+   20 % of words, or Chinese characters, replaced; truncations to 50-95 %) plus unrelated
+   pairs: mean absolute error and RMSE, 5 seeds each.
+3. The whole near-dedup (`exact_dedup` + `minhash_dedup`) of a synthetic corpus of short
+   documents through `xiulian clean --workers 2`, with the peak memory of the process tree
+   (sum of RSS over the parent and its workers, sampled every 0.1 s) and of the largest
+   process (GNU time's maximum resident set size).
+Prints a Markdown report (docs/BENCHMARKS.md "## Dedup" holds the last one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+from corpus.dedup.hashing import TokenHasher, seed_key, shingle_hashes  # noqa: E402
+from corpus.dedup.minhash import document_signatures  # noqa: E402
+from corpus.dedup.signatures import signatures, similarity  # noqa: E402
+from corpus.dedup.stages import task_offsets  # noqa: E402
+from corpus.dedup.text import tokens  # noqa: E402
+
+NGRAM, PERMS, BATCH = 3, 128, 512
+SEEDS = (1, 2, 3, 4, 5)
+
+
+def load_texts() -> list[str]:
+    texts = [json.loads(line)["text"] for line in open(DATA / "text/c4_demo.jsonl", encoding="utf-8")]
+    texts += [json.loads(line)["text"] for line in
+              open(DATA / "text/zh_wikipedia_cmrc2018_contexts.jsonl", encoding="utf-8")]
+    return texts
+
+
+def shingle_strings(toks: list[str]) -> list[str]:
+    if len(toks) < NGRAM:
+        return [" ".join(toks)] if toks else []
+    return [" ".join(toks[i:i + NGRAM]) for i in range(len(toks) - NGRAM + 1)]
+
+
+def ours_from_hashes(flat: np.ndarray, starts: np.ndarray, seed: int = 0) -> np.ndarray:
+    shingles, sh_starts = shingle_hashes(flat, starts, NGRAM, seed_key(seed))
+    out = []
+    for i in range(0, len(starts) - 1, BATCH):
+        j = min(i + BATCH, len(starts) - 1)
+        part = sh_starts[i:j + 1]
+        out.append(signatures(shingles[part[0]:part[-1]], part - part[0], PERMS, seed))
+    return np.concatenate(out)
+
+
+def timed(fn, reps: int) -> tuple[float, list[float]]:
+    runs = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs), runs
+
+
+def throughput(texts: list[str], reps: int) -> list[dict]:
+    from datasketch import MinHash
+    from rensa import RMinHash
+    toks = [tokens(t) for t in texts]
+    strings = [shingle_strings(t) for t in toks]
+    encoded = [[s.encode("utf-8") for s in doc] for doc in strings]
+    hasher = TokenHasher()
+    token_hashes = [hasher(t) for t in toks]
+    starts = task_offsets([len(h) for h in token_hashes])
+    flat = np.concatenate(token_hashes)
+    shingles, sh_starts = shingle_hashes(flat, starts, NGRAM, seed_key(0))
+
+    def datasketch_sig(docs):
+        for doc in docs:
+            m = MinHash(num_perm=PERMS, seed=1)
+            m.update_batch(doc)
+            m.digest()
+
+    def rensa_sig(docs):
+        for doc in docs:
+            m = RMinHash(num_perm=PERMS, seed=1)
+            m.update(doc)
+            m.digest()
+
+    def ours_sig():
+        for i in range(0, len(texts), BATCH):
+            j = min(i + BATCH, len(texts))
+            part = sh_starts[i:j + 1]
+            signatures(shingles[part[0]:part[-1]], part - part[0], PERMS, 0)
+
+    def datasketch_text():
+        datasketch_sig([[s.encode("utf-8") for s in shingle_strings(tokens(t))] for t in texts[:len(texts) // 8]])
+
+    def rensa_text():
+        rensa_sig([shingle_strings(tokens(t)) for t in texts])
+
+    def ours_text():
+        h = TokenHasher()
+        for i in range(0, len(texts), BATCH):
+            document_signatures(texts[i:i + BATCH], NGRAM, PERMS, 0, h)
+
+    n = len(texts)
+    small = encoded[: max(1, n // 8)]  # datasketch is slow: an eighth of the documents
+    cases = [
+        ("datasketch 2.0 MinHash.update_batch", "signatures from shingles", lambda: datasketch_sig(small), len(small)),
+        ("rensa 0.5 RMinHash.update", "signatures from shingles", lambda: rensa_sig(strings), n),
+        ("xiulian OPH (signatures.signatures)", "signatures from shingles", ours_sig, n),
+        ("datasketch 2.0", "from text (tokens, shingles, signatures)", datasketch_text, n // 8),
+        ("rensa 0.5", "from text (tokens, shingles, signatures)", rensa_text, n),
+        ("xiulian (minhash.document_signatures)", "from text (tokens, shingles, signatures)", ours_text, n),
+    ]
+    runs = {name: [] for name, *_ in cases}
+    for _ in range(reps):  # interleaved, so a burst of load on the shared machine hits all tools
+        for name, _what, fn, _docs in cases:
+            runs[name].append(timed(fn, 1)[0])
+    return [{"tool": name, "what": what, "docs": docs, "seconds": statistics.median(runs[name]),
+             "docs_per_s": docs / statistics.median(runs[name]), "best_docs_per_s": docs / min(runs[name]),
+             "runs": runs[name]} for name, what, _fn, docs in cases]
+
+
+def edit(rng: random.Random, text: str, rate: float) -> str:
+    """Replace `rate` of the words (of the characters, in Chinese) by others from the text."""
+    chinese = sum(c >= "\u4e00" for c in text[:200]) > 50
+    units = list(text) if chinese else text.split(" ")
+    return ("" if chinese else " ").join(rng.choice(units) if rng.random() < rate else u for u in units)
+
+
+def accuracy(texts: list[str]) -> dict:
+    from datasketch import MinHash
+    from rensa import RMinHash
+    rng = random.Random(0)
+    usable = [t for t in texts if len(t) >= 300]
+    pairs = []
+    for i, t in enumerate(usable[:1200]):
+        kind = i % 6
+        if kind < 4:
+            pairs.append((t, edit(rng, t, (0.01, 0.03, 0.1, 0.2)[kind])))
+        elif kind == 4:
+            pairs.append((t, t[: int(len(t) * rng.uniform(0.5, 0.95))]))
+        else:
+            pairs.append((t, usable[(i * 7 + 1) % len(usable)]))
+    a_sets = [set(shingle_strings(tokens(a))) for a, _ in pairs]
+    b_sets = [set(shingle_strings(tokens(b))) for _, b in pairs]
+    exact = np.array([len(x & y) / len(x | y) for x, y in zip(a_sets, b_sets)])
+    errors = {"datasketch": [], "rensa": [], "xiulian": []}
+    for seed in SEEDS:
+        for x, y, j in zip(a_sets, b_sets, exact):
+            m1, m2 = MinHash(num_perm=PERMS, seed=seed), MinHash(num_perm=PERMS, seed=seed)
+            m1.update_batch([s.encode() for s in x])
+            m2.update_batch([s.encode() for s in y])
+            errors["datasketch"].append(m1.jaccard(m2) - j)
+            r1, r2 = RMinHash(num_perm=PERMS, seed=seed), RMinHash(num_perm=PERMS, seed=seed)
+            r1.update(list(x))
+            r2.update(list(y))
+            errors["rensa"].append(r1.jaccard(r2) - j)
+        sa = document_signatures([a for a, _ in pairs], NGRAM, PERMS, seed)
+        sb = document_signatures([b for _, b in pairs], NGRAM, PERMS, seed)
+        errors["xiulian"] += list(similarity(sa, sb) - exact)
+    summary = {}
+    for name, e in errors.items():
+        e = np.array(e)
+        summary[name] = {"mae": float(np.abs(e).mean()), "rmse": float(np.sqrt((e ** 2).mean())),
+                         "p99": float(np.quantile(np.abs(e), 0.99)), "bias": float(e.mean())}
+    return {"pairs": len(pairs), "jaccard_range": (float(exact.min()), float(exact.max())),
+            "errors": summary}
+
+
+def synthetic_corpus(folder: Path, n_docs: int, files: int = 8, seed: int = 0) -> dict:
+    """Short documents (30-120 words, Zipf over a real vocabulary); 8 % are edited copies of an
+    earlier document (2 % of words replaced), 2 % exact copies (copies of copies included)."""
+    rng = np.random.default_rng(seed)
+    vocab = sorted({w for t in load_texts()[:300] for w in t.split()})
+    weights = 1 / np.arange(1, len(vocab) + 1)
+    weights /= weights.sum()
+    kind = rng.random(n_docs)
+    kind[0] = 1.0
+    source = (rng.random(n_docs) * np.arange(n_docs)).astype(np.int64)
+    lengths = rng.integers(30, 121, size=n_docs)
+    for d in np.nonzero(kind < 0.10)[0].tolist():  # a copy is as long as its source
+        lengths[d] = lengths[source[d]]
+    starts = task_offsets(lengths.tolist())
+    words = rng.choice(len(vocab), size=int(starts[-1]), p=weights)
+    handles = [open(folder / f"part{i:02d}.jsonl", "w", encoding="utf-8") for i in range(files)]
+    for d in range(n_docs):
+        ids = words[starts[d]:starts[d + 1]]
+        if kind[d] < 0.10:
+            ids[:] = words[starts[source[d]]:starts[source[d] + 1]]
+            if kind[d] < 0.08:
+                flip = rng.random(len(ids)) < 0.02
+                ids[flip] = rng.integers(0, len(vocab), size=int(flip.sum()))
+        text = " ".join(vocab[i] for i in ids)
+        handles[d * files // n_docs].write(json.dumps({"id": f"d{d}", "text": text}) + "\n")
+    for h in handles:
+        h.close()
+    return {"docs": n_docs, "planted_near": int((kind < 0.08).sum()),
+            "planted_exact": int(((kind >= 0.08) & (kind < 0.10)).sum())}
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def whole_dedup(n_docs: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="xiulian-dedup-bench-") as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        planted = synthetic_corpus(folder, n_docs)
+        generated = time.perf_counter() - t0
+        config = folder / "dedup.toml"
+        config.write_text('[[steps]]\nuse = "exact_dedup"\n[[steps]]\nuse = "minhash_dedup"\n')
+        command = [sys.executable, "-c", "import sys, corpus.dedup; from corpus.cli import main; "
+                   "sys.exit(main())", "clean", *sorted(str(p) for p in folder.glob("part*.jsonl")),
+                   "-o", str(folder / "out"), "--workers", str(workers), "--config", str(config), "-q"]
+        # GNU time reports the largest single process of the tree (wait4's ru_maxrss). Our own
+        # RUSAGE_CHILDREN would not do: Linux charges a child with the RSS it had before exec,
+        # i.e. a copy of this process and its generated corpus.
+        timer = ["/usr/bin/time", "-f", "maxrss_kb=%M"] if os.path.exists("/usr/bin/time") else []
+        peak = [0]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(timer + command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+        def watch():
+            while proc.poll() is None:
+                peak[0] = max(peak[0], tree_rss(proc.pid))
+                time.sleep(0.1)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        stderr = proc.communicate()[1]
+        seconds = time.perf_counter() - t0
+        watcher.join()
+        if proc.returncode:
+            raise SystemExit(f"xiulian clean failed ({proc.returncode}): {stderr[-2000:]}")
+        marks = [line for line in stderr.splitlines() if line.startswith("maxrss_kb=")]
+        largest = int(marks[-1].split("=")[1]) * 1024 if marks else 0
+        manifest = json.loads((folder / "out" / "manifest.json").read_text())
+        return {**planted, "generate_s": generated, "seconds": seconds, "peak_tree_bytes": peak[0],
+                "largest_process_bytes": largest, "removed_by": manifest["removed_by"],
+                "kept": manifest["counts"]["kept"], "command": " ".join(command[:2]) + " '...' clean "
+                "part*.jsonl -o out --workers %d --config dedup.toml -q" % workers}
+
+
+def report(args, through, acc, scale) -> str:
+    lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `.venv/bin/python bench/minhash_vs_peers.py"
+             f"{'' if args.docs == 1_000_000 else f' --docs {args.docs}'}` on {platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} cores shared with other work; Python {platform.python_version()}, "
+             f"numpy {np.__version__}. {PERMS} permutations, shingles = {NGRAM}-token windows "
+             "(a token is a word, or one Chinese/Japanese character).", ""]
+    if through:
+        base = {r["what"]: r["docs_per_s"] for r in through if r["tool"].startswith("datasketch")}
+        rensa = {r["what"]: r["docs_per_s"] for r in through if r["tool"].startswith("rensa")}
+        lines += ["### Signature throughput", "",
+                  "| tool | what is timed | docs | seconds (median of %d) | docs/s (median) | docs/s (best) | vs datasketch | vs rensa |" % args.reps,
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in through:
+            lines.append(f"| {r['tool']} | {r['what']} | {r['docs']} | {r['seconds']:.2f} | "
+                         f"{r['docs_per_s']:,.0f} | {r['best_docs_per_s']:,.0f} | {r['docs_per_s'] / base[r['what']]:.1f}x | "
+                         f"{r['docs_per_s'] / rensa[r['what']]:.2f}x |")
+        lines.append("")
+    if acc:
+        lines += ["### Estimated vs exact Jaccard", "",
+                  f"{acc['pairs']} document pairs x {len(SEEDS)} seeds, exact Jaccard from "
+                  f"{acc['jaccard_range'][0]:.2f} to {acc['jaccard_range'][1]:.2f}.", "",
+                  "| tool | mean abs error | RMSE | 99th pct abs error | bias |", "|---|---:|---:|---:|---:|"]
+        for name, e in acc["errors"].items():
+            lines.append(f"| {name} | {e['mae']:.4f} | {e['rmse']:.4f} | {e['p99']:.4f} | {e['bias']:+.4f} |")
+        lines.append("")
+    if scale:
+        gib = 1024 ** 3
+        lines += ["### Whole near-dedup", "",
+                  f"{scale['docs']:,} synthetic short documents (30-120 words; {scale['planted_exact']:,} "
+                  f"exact and {scale['planted_near']:,} edited copies (2 % of words replaced; a copy "
+                  f"whose edits all missed is exact) planted) in 8 JSONL files, "
+                  f"`{scale['command']}` (map phase, exact_dedup, minhash_dedup, shards and ledger written).", "",
+                  "| docs | planted copies | seconds | kept | removed by step | peak RSS, process tree | peak RSS, largest process |",
+                  "|---:|---:|---:|---:|---|---:|---:|",
+                  f"| {scale['docs']:,} | {scale['planted_exact'] + scale['planted_near']:,} | {scale['seconds']:.0f} | {scale['kept']:,} | "
+                  + ", ".join(f"{k} {v:,}" for k, v in scale["removed_by"].items())
+                  + f" | {scale['peak_tree_bytes'] / gib:.2f} GiB | {scale['largest_process_bytes'] / gib:.2f} GiB |", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=1_000_000, help="documents in the whole-dedup part")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "accuracy", "scale"])
+    args = ap.parse_args()
+    texts = load_texts()
+    through = None if "throughput" in args.skip else throughput(texts * 8, args.reps)
+    acc = None if "accuracy" in args.skip else accuracy(texts)
+    scale = None if "scale" in args.skip else whole_dedup(args.docs, args.workers)
+    print(report(args, through, acc, scale))
+
+
+if __name__ == "__main__":
+    main()

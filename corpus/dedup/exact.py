@@ -1,0 +1,85 @@
+"""Exact dedup: documents whose normalised text is identical (NFKC, casefold, whitespace
+collapsed) keep only their first copy in input order.
+
+Sub-stages in the step's scratch folder, each resumable:
+  keys/TTTTT.npy   per task (parallel): xxh3_128 of each kept document's normalised text
+  dups/PPPP.npy    per hash partition (parallel): (duplicate, first copy) global numbers
+then the drops (`duplicate_of:<id of the first copy>`) and OUT/dedup/clusters.parquet.
+Memory is bounded by one partition of 16-byte keys.
+"""
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+from ..corpus_steps import CorpusStep
+from . import clusters
+from .hashing import text_key
+from .stages import (batches, load_array, partition_of, partitions_for, save_array,
+                     task_offsets)
+
+KEYS_PER_PARTITION = 16_000_000  # 16-byte keys: ~256 MB, plus sorting, per partition
+
+
+class ExactDedup(CorpusStep):
+    """Remove documents whose normalised text equals an earlier document's.
+
+    128-bit xxh3 keys make an accidental collision (two different texts, one key) about as
+    likely as 2^-64 for a billion documents; the first copy in input order survives, as in
+    datatrove's and text-dedup's exact dedup.
+    """
+
+    name = "exact_dedup"
+
+    def run_corpus(self, corpus) -> None:
+        counts = corpus.map(_hash_task, [(*a, corpus.stage_dir) for a in corpus.task_args()])
+        offsets = task_offsets(counts)
+        n_parts = partitions_for(int(offsets[-1]), KEYS_PER_PARTITION)
+        corpus.map(_find_duplicates, [(corpus.stage_dir, offsets, p, n_parts) for p in range(n_parts)])
+        pairs = [load_array(f) for f in sorted(glob.glob(os.path.join(corpus.stage_dir, "dups", "*.npy")))]
+        pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+        clusters.apply(corpus, self.name, pairs[:, 0], pairs[:, 1], offsets)
+
+
+def _keys_path(stage_dir: str, task: int) -> str:
+    return os.path.join(stage_dir, "keys", f"{task:05d}.npy")
+
+
+def _hash_task(args) -> int:
+    out, task, stages, stage_dir = args
+    path = _keys_path(stage_dir, task)
+    if os.path.exists(path):
+        return len(load_array(path, mmap=True))
+    rows, ids, keys = [], [], []
+    for batch_rows, records in batches(out, task, stages, ["id"]):
+        rows += batch_rows
+        ids += [r["id"] for r in records]
+        keys += [text_key(r["text"]) for r in records]
+    clusters.save_docs(stage_dir, task, rows, ids)
+    array = np.frombuffer(b"".join(keys), dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    save_array(path, array)
+    return len(array)
+
+
+def _find_duplicates(args) -> None:
+    stage_dir, offsets, part, n_parts = args
+    path = os.path.join(stage_dir, "dups", f"{part:04d}.npy")
+    if os.path.exists(path):
+        return
+    his, los, docs = [], [], []
+    for task in range(len(offsets) - 1):
+        keys = load_array(_keys_path(stage_dir, task), mmap=True)
+        mine = np.nonzero(partition_of(keys[:, 0], n_parts) == part)[0]
+        his.append(keys[mine, 0])
+        los.append(keys[mine, 1])
+        docs.append(mine + offsets[task])
+    hi, lo, doc = (np.concatenate(x) if x else np.zeros(0, np.uint64) for x in (his, los, docs))
+    order = np.lexsort((doc, lo, hi))
+    hi, lo, doc = hi[order], lo[order], doc[order].astype(np.int64)
+    new_group = np.ones(len(doc), dtype=bool)
+    new_group[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+    first = doc[np.maximum.accumulate(np.where(new_group, np.arange(len(doc)), 0))]
+    dup = ~new_group
+    save_array(path, np.stack([doc[dup], first[dup]], axis=1).astype(np.int64))

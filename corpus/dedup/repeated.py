@@ -1,0 +1,197 @@
+"""Repeated paragraphs (CCNet style): lines that occur in more than `max_docs` documents across
+the corpus (boilerplate, adverts, cookie notices) are cut from every document; a document
+left with fewer than `min_chars` characters is removed as `mostly_repeated`.
+
+Run it after exact and near-dedup: then a line's count is the number of *distinct*
+documents holding it, and the copies of one popular article do not vote its paragraphs out
+(before dedup, 50 mirrors of a story would make each of its lines "repeated").
+
+A line is also cut when at least `fuzzy_containment` of its character 5-grams belong to
+repeated lines: the same advert with typos or another phone number is still the advert.
+(Character grams, not word grams: a typo costs a word n-gram set several whole words.)
+
+Sub-stages in the step's scratch folder, each resumable:
+  lines/TTTTT.npy      per task: the distinct line hashes of each document
+  freq/PPPP.npy        per hash partition: (hash, documents) of lines above max_docs
+  grams/TTTTT.npy      per task: 5-gram hashes of repeated lines (the fuzzy index)
+  texts/TTTTT.json     per task: the text of the most repeated lines (for the report)
+  cut/TTTTT.done       per task: drops and edits written
+"""
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+import numpy as np
+import pyarrow as pa
+
+from ..corpus_steps import CorpusStep, CorpusView
+from ..steps import require
+from .hashing import line_key, seed_key, shingle_hashes
+from .stages import (batches, load_array, load_json, partition_of, partitions_for, save_array,
+                     save_json, save_table)
+from .text import lines, normalize
+
+LINES_PER_PARTITION = 32_000_000
+GRAM = 5  # characters
+REPORT_TOP = 1000
+BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+class RepeatedParagraphs(CorpusStep):
+    """Cut lines repeated across many documents; drop documents that were mostly such lines.
+
+    Defaults: CCNet (Wenzek et al. 2020) removes every paragraph seen twice in a 5 GB shard;
+    across a whole corpus that would cut common quotations, so a line must appear in more
+    than 10 distinct documents. 200 characters left is the `length` step's own minimum.
+    """
+
+    name = "repeated_paragraphs"
+
+    def __init__(self, *, max_docs: int = 10, min_chars: int = 200, min_line_chars: int = 1,
+                 fuzzy: bool = True, fuzzy_containment: float = 0.7, fuzzy_min_chars: int = 40):
+        require(isinstance(max_docs, int) and max_docs >= 1, "max_docs must be an integer >= 1")
+        require(isinstance(min_chars, int) and min_chars >= 0, "min_chars must be an integer >= 0")
+        require(isinstance(min_line_chars, int) and min_line_chars >= 1, "min_line_chars must be an integer >= 1")
+        require(isinstance(fuzzy, bool), "fuzzy must be true or false")
+        require(isinstance(fuzzy_containment, (int, float)) and 0 < fuzzy_containment <= 1,
+                "fuzzy_containment must be in (0, 1]")
+        require(isinstance(fuzzy_min_chars, int) and fuzzy_min_chars >= GRAM,
+                f"fuzzy_min_chars must be an integer >= {GRAM}")
+        self.max_docs, self.min_chars, self.min_line_chars = max_docs, min_chars, min_line_chars
+        self.fuzzy, self.fuzzy_containment = fuzzy, float(fuzzy_containment)
+        self.fuzzy_min_chars = fuzzy_min_chars
+
+    def params(self) -> dict:
+        return {k: getattr(self, k) for k in ("max_docs", "min_chars", "min_line_chars", "fuzzy",
+                                             "fuzzy_containment", "fuzzy_min_chars")}
+
+    def run_corpus(self, corpus) -> None:
+        stage, p = corpus.stage_dir, self.params()
+        tasks = corpus.task_args()
+        counts = corpus.map(_line_task, [(*a, stage, p) for a in tasks])
+        n_parts = partitions_for(int(sum(counts)), LINES_PER_PARTITION)
+        corpus.map(_count_task, [(stage, corpus.n_tasks, q, n_parts, p) for q in range(n_parts)])
+        freq = [load_array(f) for f in sorted(glob.glob(os.path.join(stage, "freq", "*.npy")))]
+        freq = np.concatenate(freq) if freq else np.zeros((0, 2), np.uint64)
+        freq = freq[np.argsort(freq[:, 0], kind="stable")]
+        save_array(os.path.join(stage, "frequent.npy"), freq[:, 0])
+        top = freq[np.lexsort((freq[:, 0], -freq[:, 1].astype(np.int64)))][:REPORT_TOP]
+        corpus.map(_gram_task, [(*a, stage, p, top[:, 0]) for a in tasks])
+        if not os.path.exists(os.path.join(stage, "grams.npy")):
+            grams = [load_array(f) for f in sorted(glob.glob(os.path.join(stage, "grams", "*.npy")))]
+            save_array(os.path.join(stage, "grams.npy"),
+                       np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
+        corpus.map(_cut_task, [(*a, corpus.n_tasks, stage, p) for a in tasks])
+        _write_report(corpus.out, stage, top, corpus.n_tasks)
+
+
+def _keys(text: str, min_line_chars: int) -> tuple[list[str], list[str], list[int | None]]:
+    """A document's lines, their normalised forms and hashes (None: too short to count)."""
+    parts = lines(text)
+    norms = [normalize(x) for x in parts]
+    return parts, norms, [line_key(n) if len(n) >= min_line_chars else None for n in norms]
+
+
+def _line_task(args) -> int:
+    out, task, stages, stage, p = args
+    path = os.path.join(stage, "lines", f"{task:05d}.npy")
+    if os.path.exists(path):
+        return len(load_array(path, mmap=True))
+    found: list[int] = []
+    for _, records in batches(out, task, stages, []):
+        for r in records:
+            found += {k for k in _keys(r["text"], p["min_line_chars"])[2] if k is not None}
+    save_array(path, np.array(found, dtype=np.uint64))
+    return len(found)
+
+
+def _count_task(args) -> None:
+    stage, n_tasks, part, n_parts, p = args
+    path = os.path.join(stage, "freq", f"{part:04d}.npy")
+    if os.path.exists(path):
+        return
+    keys = []
+    for t in range(n_tasks):
+        k = load_array(os.path.join(stage, "lines", f"{t:05d}.npy"), mmap=True)
+        keys.append(np.asarray(k[partition_of(k, n_parts) == part]))
+    values, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.uint64), return_counts=True)
+    over = counts > p["max_docs"]
+    save_array(path, np.stack([values[over], counts[over].astype(np.uint64)], axis=1))
+
+
+def _line_grams(norm: str) -> np.ndarray:
+    """Hashes of the character 5-grams of a normalised line."""
+    chars = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    grams, _ = shingle_hashes(chars, np.array([0, len(chars)]), GRAM, seed_key(0, 4))
+    return grams
+
+
+def _gram_task(args) -> None:
+    """3-gram hashes of this task's repeated lines, and the text of the most repeated ones."""
+    out, task, stages, stage, p, top = args
+    path = os.path.join(stage, "grams", f"{task:05d}.npy")
+    if os.path.exists(path):
+        return
+    frequent = set(load_array(os.path.join(stage, "frequent.npy")).tolist())
+    wanted, texts, grams, seen = set(top.tolist()), {}, [], set()
+    for _, records in batches(out, task, stages, []):
+        for r in records:
+            parts, norms, keys = _keys(r["text"], p["min_line_chars"])
+            for line, norm, k in zip(parts, norms, keys):
+                if k is None or k not in frequent or k in seen:
+                    continue
+                seen.add(k)
+                if k in wanted:
+                    texts[str(k)] = line
+                if p["fuzzy"] and len(norm) >= p["fuzzy_min_chars"]:
+                    grams.append(_line_grams(norm))
+    save_json(os.path.join(stage, "texts", f"{task:05d}.json"), texts)
+    save_array(path, np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
+
+
+def _cut_task(args) -> None:
+    out, task, stages, n_tasks, stage, p = args
+    done = os.path.join(stage, "cut", f"{task:05d}.done")
+    if os.path.exists(done):
+        return
+    frequent = set(load_array(os.path.join(stage, "frequent.npy")).tolist())
+    grams = load_array(os.path.join(stage, "grams.npy"))
+    drops, edits, cut = {}, {}, 0
+    for rows, records in batches(out, task, stages, []):
+        for row, r in zip(rows, records):
+            parts, norms, keys = _keys(r["text"], p["min_line_chars"])
+            keep = [k is None or (k not in frequent and not _near_repeated(norm, grams, p))
+                    for norm, k in zip(norms, keys)]
+            if all(keep):
+                continue
+            cut += len(keep) - sum(keep)
+            text = BLANK_RUNS.sub("\n\n", "\n".join(x for x, k in zip(parts, keep) if k)).strip()
+            if len(text) < p["min_chars"]:
+                drops[row] = "mostly_repeated"
+            else:
+                edits[row] = text
+    CorpusView(out, n_tasks, stage, None).write_decisions(task, drops, edits)
+    save_json(done, {"lines_cut": cut, "dropped": len(drops), "edited": len(edits)})
+
+
+def _near_repeated(norm: str, grams: np.ndarray, p: dict) -> bool:
+    if not p["fuzzy"] or len(grams) == 0 or len(norm) < p["fuzzy_min_chars"]:
+        return False
+    mine = np.unique(_line_grams(norm))
+    at = np.minimum(np.searchsorted(grams, mine), len(grams) - 1)
+    return float((grams[at] == mine).mean()) >= p["fuzzy_containment"]
+
+
+def _write_report(out: str, stage: str, top: np.ndarray, n_tasks: int) -> None:
+    """OUT/dedup/repeated.parquet: the most repeated lines, with how many documents held them."""
+    texts: dict[str, str] = {}
+    for t in range(n_tasks):
+        for k, v in load_json(os.path.join(stage, "texts", f"{t:05d}.json")).items():
+            texts.setdefault(k, v)
+    save_table(os.path.join(out, "dedup", "repeated.parquet"), pa.table({
+        "paragraph": pa.array([texts.get(str(k), "") for k in top[:, 0].tolist()], pa.string()),
+        "documents": pa.array(top[:, 1].astype(np.int64), pa.int64()),
+        "hash": pa.array(top[:, 0], pa.uint64()),
+    }))

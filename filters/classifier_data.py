@@ -1,0 +1,86 @@
+"""Labelled data for the fastText classifiers: read CSV/JSONL/Parquet rows into examples,
+split off a stable holdout, guess the language."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from corpus.errors import UserError
+
+# Han (incl. extension A/B+ and compatibility ideographs) and kana: scripts written without spaces.
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\U00020000-\U0002fa1f"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    positive: bool
+
+
+def load_examples(path: str, text_field: str, label_field: str, positive: list[str]) -> list[Example]:
+    """Labelled rows from CSV (a BOM is fine), JSONL or Parquet; a row is positive iff its label,
+    as a string, is one of `positive`. Rows with an empty text are skipped."""
+    records = _read_records(path)
+    if not records:
+        raise UserError(f"{path}: no rows")
+    for name in (text_field, label_field):
+        if name not in records[0]:
+            raise UserError(f"{path}: no field {name!r} (fields: {', '.join(map(str, records[0]))})")
+    wanted = {str(p) for p in positive}
+    examples = [Example(str(r[text_field]), _label_text(r[label_field]) in wanted)
+                for r in records if r.get(text_field) not in (None, "")]
+    if not any(e.positive for e in examples):
+        seen = sorted({_label_text(r[label_field]) for r in records})[:10]
+        raise UserError(f"{path}: no row has {label_field!r} in {sorted(wanted)} "
+                        f"(values seen: {', '.join(seen)})")
+    return examples
+
+
+def _label_text(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # Parquet/pandas often store integer labels as floats
+    return str(value)
+
+
+def _read_records(path: str) -> list[dict]:
+    if not os.path.isfile(path):
+        raise UserError(f"file not found: {path}")
+    name = path.lower()
+    try:
+        if name.endswith(".csv") or name.endswith(".tsv"):
+            import csv
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                return list(csv.DictReader(f, delimiter="\t" if name.endswith(".tsv") else ","))
+        if name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+            return pq.read_table(path).to_pylist()
+        if name.endswith((".jsonl", ".ndjson", ".json")):
+            with open(path, encoding="utf-8-sig") as f:
+                text = f.read()
+            if name.endswith(".json") and text.lstrip().startswith("["):
+                return json.loads(text)
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    except Exception as exc:  # pyarrow raises its own error types for a bad Parquet file
+        raise UserError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
+    raise UserError(f"{path}: unknown format (use .csv, .tsv, .jsonl, .json or .parquet)")
+
+
+def is_holdout(text: str, percent: int = 10) -> bool:
+    """A stable split: the same text lands on the same side on every machine and run."""
+    digest = hashlib.sha1(("holdout:" + text).encode("utf-8")).hexdigest()
+    return int(digest, 16) % 100 < percent
+
+
+def guess_language(examples: list[Example]) -> str:
+    """'zh' when CJK characters are most of the letters in (a sample of) the data, else 'en'."""
+    sample = "".join(e.text for e in examples[:2000])
+    cjk = len(re.findall(f"[{CJK}]", sample))
+    letters = sum(ch.isalpha() for ch in sample)
+    return "zh" if letters and cjk / letters > 0.3 else "en"

