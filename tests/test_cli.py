@@ -39,7 +39,7 @@ def test_refuses_to_clobber_a_foreign_folder(tmp_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ("clean", "dedup", "decontam", "steps"):
+    for command in ("clean", "dedup", "decontam", "steps", "stats", "show", "classifier"):
         proc = run_cli(command, "--help")
         assert "example:" in proc.stdout and "xiulian" in proc.stdout
 
