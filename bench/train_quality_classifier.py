@@ -1,7 +1,7 @@
 """Train the demo quality classifier (GPT-3 / CCNet style) from ../shared/data and report its F1.
 
 Positive = reference prose: English Wikipedia articles (en_wikipedia_demo.txt) and Chinese
-Wikipedia paragraphs (CMRC2018 contexts), plus human-written answers for topic variety (LIMA
+Wikipedia paragraphs (CMRC2018 contexts), WikiText-2's validation articles (detokenised), plus human-written answers for topic variety (LIMA
 answers of 800+ characters without code, as GPT-3 added curated WebText to Wikipedia; Chinese
 OpenAssistant answers of 200+ characters): 30 Wikipedia articles alone teach topics, not
 style. Negative = web pages as the pipeline sees them:
@@ -77,6 +77,8 @@ def reference_documents(data: str) -> list[tuple[str, str, str]]:
     with open(os.path.join(data, "text/zh_wikipedia_cmrc2018_contexts.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     docs += [(f"zhwiki:{r.get('title', r['id'])}", "zh", r["text"]) for r in rows]
+    with open(os.path.join(data, "text/wikitext-2/valid.txt"), encoding="utf-8") as f:
+        docs += [(f"wikitext:{title}", "en", text) for title, text in _wikitext_articles(f)]
     with open(os.path.join(data, "sft/lima.json"), encoding="utf-8") as f:
         docs += [(f"lima:{i}", "en", r["output"]) for i, r in enumerate(json.load(f))
                  if len(r["output"]) >= 800 and "```" not in r["output"]]
@@ -84,6 +86,21 @@ def reference_documents(data: str) -> list[tuple[str, str, str]]:
         docs += [(f"oasst:{i}", "zh", r["output"]) for i, r in enumerate(json.load(f))
                  if len(r["output"]) >= 200]
     return docs
+
+
+def _wikitext_articles(lines):
+    """(title, text) per article of WikiText-2's tokenised form, detokenised: " @-@ " -> "-",
+    " , " -> ", ", and the rare words it replaced by <unk> dropped."""
+    title, body = None, []
+    for line in list(lines) + [" = END = "]:
+        heading = re.fullmatch(r" = ([^=].*) = ", line.rstrip("\n"))
+        if heading:
+            if title and body:
+                yield title, "\n".join(body)
+            title, body = heading.group(1), []
+        elif line.strip() and not line.strip().startswith("="):
+            text = re.sub(r" @(.)@ ", r"\1", line.strip()).replace("<unk> ", "").replace(" <unk>", "")
+            body.append(re.sub(r" ([.,;:!?)'])", r"\1", text).replace("( ", "("))
 
 
 def web_documents(data: str, work: str) -> list[tuple[str, str, str]]:

@@ -17,7 +17,7 @@ class _ClassifierStep(Step):
 
     score_column: ClassVar[str] = ""
 
-    def __init__(self, *, model: str = "", threshold: float | None = None,
+    def __init__(self, *, model: str | None = None, threshold: float | None = None,
                  languages: list[str] | None = None, label: str | None = None):
         require(isinstance(model, str) and model != "",
                 "model is required: the path of a model from `xiulian classifier train`")
@@ -52,13 +52,14 @@ class _ClassifierStep(Step):
 
 
 class Toxicity(_ClassifierStep):
-    """Score P(toxic) with a fastText model; remove as `toxic` at or above `threshold`.
+    """Score P(toxic) with a fastText model; optionally remove as `toxic` at a threshold.
 
-    Train the model with `xiulian classifier train` (e.g. on Davidson et al. 2017 tweets for
-    English, COLD, Deng et al. 2022, for Chinese). No default threshold: by default the step
-    only writes `score_toxicity`, so the cut can be chosen later from the score distribution
-    (Dolma, Soldaini et al. 2024, tags toxicity with fastText and filters downstream).
-    `languages` limits the step to documents of those languages (one step per model).
+    Writes `score_toxicity`; with `threshold`, documents scoring at or above it are removed.
+    Train the model with `xiulian classifier train` (Davidson et al. 2017 tweets for English,
+    COLD, Deng et al. 2022, for Chinese). No default threshold: the step only scores, so the
+    cut can be chosen later from the score distribution (Dolma, Soldaini et al. 2024, tags
+    toxicity with fastText and filters downstream). `languages` limits the step to documents
+    of those languages: one step per language's model, all writing the same column.
     """
 
     name = "toxicity"
@@ -70,12 +71,12 @@ class Toxicity(_ClassifierStep):
 
 
 class QualityClassifier(_ClassifierStep):
-    """Score P(reference-like) with a fastText quality model; remove as `low_quality` below
-    `threshold`.
+    """Score P(reference-like) with a fastText quality model into `score_quality`.
 
-    The GPT-3 / CCNet recipe (Brown et al. 2020; Wenzek et al. 2020): a linear classifier
-    trained to tell curated reference text (Wikipedia, books) from random web text. Train it
-    with `bench/train_quality_classifier.py` or `xiulian classifier train`. No default threshold:
+    With `threshold`, documents scoring below it are removed as `low_quality`. The recipe of
+    GPT-3 (Brown et al. 2020) and CCNet (Wenzek et al. 2020): a linear classifier trained to
+    tell curated reference text (Wikipedia, books) from random web text. Train one with
+    `bench/train_quality_classifier.py` or `xiulian classifier train`. No default threshold:
     the `tier` step turns `score_quality` into sampling weights instead of a hard cut.
     """
 

@@ -42,8 +42,8 @@ class Tokenizer:
     max_chars: int = 20_000   # long documents: the head decides; bounds jieba's time per doc
 
     def __call__(self, text: str) -> str:
-        text = unicodedata.normalize("NFKC", text[: self.max_chars]).lower()
-        text = html.unescape(text)  # tweets and scraped text keep "&amp;", "&#8220;"
+        text = html.unescape(text[: self.max_chars])  # tweets keep "&amp;", "&#8220;"
+        text = unicodedata.normalize("NFKC", text).lower()  # full-width ＡＢＣ１ -> abc1
         tokens: list[str] = []
         for m in _TOKEN.finditer(text):
             kind = m.lastgroup
@@ -74,9 +74,10 @@ def _jieba_words(run: str) -> list[str]:
 
 @dataclass
 class TrainParams:
-    """fastText hyper-parameters; `for_language` holds the defaults tuned on the training holdouts
-    of Davidson (en) and COLD (zh), see docs/BENCHMARKS.md "Classifiers". With `thread=1`
-    training is bit-for-bit repeatable; more threads are faster but not repeatable."""
+    """fastText hyper-parameters. `for_language` holds the defaults chosen by 5-fold
+    cross-validation on the training files of Davidson (en) and COLD (zh), never their test
+    or dev sets (docs/BENCHMARKS.md, "Classifiers"). With `thread=1` training is bit-for-bit
+    repeatable; more threads are faster but Hogwild updates make each run differ slightly."""
 
     epoch: int = 5
     lr: float = 0.25
@@ -169,7 +170,11 @@ def load_classifier(path: str, label: str | None = None) -> Classifier:
     if os.path.isfile(sidecar_path(path)):
         with open(sidecar_path(path), encoding="utf-8") as f:
             info = json.load(f)
-    tokenizer = Tokenizer(**info["tokenizer"]) if info.get("tokenizer") else None
+    try:
+        tokenizer = Tokenizer(**info["tokenizer"]) if info.get("tokenizer") else None
+    except TypeError:
+        raise UserError(f"{sidecar_path(path)}: unknown tokenizer {info['tokenizer']!r} "
+                        "(written by a newer xiulian?)") from None
     positive = label or info.get("positive_label") or POSITIVE
     labels = model.get_labels()
     if positive not in labels:
@@ -237,10 +242,10 @@ def train(examples: list[Example], *, lang: str = "auto", params: TrainParams | 
         usable = len(holdout) >= MIN_HOLDOUT_FOR_THRESHOLD and len(set(truth)) == 2
         threshold = best_threshold(scores, truth) if usable else 0.5
     classifier.threshold = threshold
-    report = metrics(scores, truth, threshold) if holdout else {}
+    report = metrics(scores, truth, threshold)
     classifier.info = {"language": lang, "params": asdict(params), "train_rows": len(fit_set),
                        "holdout_percent": holdout_percent, "holdout": report,
-                       "holdout_at_0.5": metrics(scores, truth, 0.5) if holdout else {},
+                       "holdout_at_0.5": metrics(scores, truth, 0.5),
                        "fasttext": _version("fasttext-wheel")}
     return classifier, report
 

@@ -3,6 +3,8 @@ the `toxicity` / `quality_classifier` steps."""
 from __future__ import annotations
 
 import json
+import sys
+import types
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,11 +79,11 @@ def test_several_positive_values(tmp_path):
     assert [e.positive for e in got] == [True, True, False]
 
 
-def test_parquet_with_integer_and_float_labels(tmp_path):
+def test_parquet_float_labels_match_and_unlabelled_rows_are_skipped(tmp_path):
     path = tmp_path / "d.parquet"
     pq.write_table(pa.table({"text": ["a", "b", "c"], "label": [1.0, 0.0, None]}), path)
     got = load_examples(str(path), "text", "label", ["1"])
-    assert [e.positive for e in got] == [True, False, False]
+    assert got == [Example("a", True), Example("b", False)]
 
 
 @pytest.mark.parametrize("content, field, positive, message", [
@@ -234,3 +236,10 @@ def test_texts_are_scored_in_one_predict_call_with_a_list(english_model):
     classifier = Classifier(recording, loaded.tokenizer)
     assert len(classifier.score(["you idiot", "lovely garden", "shut up"])) == 3
     assert len(recording.calls) == 1 and isinstance(recording.calls[0], list)
+
+
+def test_predict_only_fasttext_gives_the_reinstall_command(monkeypatch):
+    """fasttext-predict installs a `fasttext` module without training; say how to fix it."""
+    monkeypatch.setitem(sys.modules, "fasttext", types.ModuleType("fasttext"))
+    with pytest.raises(UserError, match="pip install --force-reinstall --no-deps fasttext-wheel"):
+        train(examples(EN_TOXIC, EN_BENIGN), lang="en", params=TINY)
