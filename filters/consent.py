@@ -57,11 +57,12 @@ def _attributes(raw: str) -> dict[str, str]:
     return attrs
 
 
-def normalise_license(url: str, base: str | None = None) -> str:
+def normalise_license(url: str, base: str | None = None) -> str | None:
     """Creative Commons URLs in one canonical form
     (https://creativecommons.org/licenses/by-sa/4.0/, jurisdiction ports kept, deed and
     legalcode pages folded); CC licences named in words ("CC BY-SA 4.0") as their URL;
-    other licence URLs made absolute; other text kept as it is."""
+    other licence URLs made absolute (None when a relative link has no page URL to resolve
+    against: "impressum.html" says nothing on its own); other text kept as it is."""
     url = url.strip()
     named = _CC_NAME.match(url)
     if named:
@@ -80,7 +81,9 @@ def normalise_license(url: str, base: str | None = None) -> str:
             return f"https://creativecommons.org/{kind}/{m.group(2).lower()}/{m.group(3)}/{port}"
     relative = url.startswith(("/", "./", "../")) or (
         "/" in url and not any(c.isspace() for c in url) and "://" not in url)
-    return urljoin(base, url) if base and relative else url
+    if relative:
+        return urljoin(base, url) if base else None
+    return url
 
 
 def license_from_link_header(value: str) -> str | None:
@@ -214,7 +217,8 @@ class Consent(Step):
                  ("http_link", license_from_link_header(http.get("link", ""))),
                  ("cc_link", page.cc_license if page else None)]
         for source, value in found:
-            if value:
-                doc.license = normalise_license(value, doc.url)
+            license = normalise_license(value, doc.url) if value else None
+            if license:
+                doc.license = license
                 doc.metadata["license_from"] = source
                 return

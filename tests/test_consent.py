@@ -144,3 +144,9 @@ def test_real_pages_site_licence_found_and_photo_credits_ignored(shared_data):
         "https://creativecommons.org/licenses/by-sa/3.0/"
     # Only an image credit: "Credit: Tomas Munita/CIFOR (CC BY-NC-ND 2.0)".
     assert licence_of("theplanetarypress.com.forestlands.html.gz") is None
+
+
+def test_relative_license_link_without_page_url_is_not_a_license():
+    from filters.consent import normalise_license
+    assert normalise_license("DE/serviceseiten/impressum/impressum_node.html") is None
+    assert normalise_license("/license.html", "https://a.example/x/") == "https://a.example/license.html"
