@@ -40,6 +40,18 @@ def package_versions() -> dict:
     return versions
 
 
+def referenced_files(config: dict) -> dict[str, int]:
+    """Sizes of the files step options name (benchmarks, models, word lists): editing one
+    between a crash and a resume must not mix two different runs in one output."""
+    found = {}
+    for step in config["steps"]:
+        for value in step.values():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and os.path.isfile(item):
+                    found[item] = os.path.getsize(item)
+    return found
+
+
 def _fingerprint(run: dict) -> str:
     return hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -102,6 +114,7 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
                    for f in files],
         "ignored_files": ignored,
         "config": config,
+        "referenced_files": referenced_files(config),
         "options": {"text_field": text_field, "source": source, "shard_bytes": shard_bytes},
     }
     fingerprint = _fingerprint(run_info)
