@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import string
 import subprocess
 import sys
@@ -40,6 +39,7 @@ COMMAND = ".venv/bin/python bench/decontam.py"
 
 from corpus.decontam import Decontaminate  # noqa: E402
 from corpus.document import Document  # noqa: E402
+from benchdocs import write_section  # noqa: E402
 
 
 def corpora() -> dict[str, list[str]]:
@@ -184,13 +184,7 @@ def report(r: dict, load: tuple[str, str]) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\s*$.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text, count=1)
-    else:
-        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
-    DOCS.write_text(text.rstrip() + "\n", encoding="utf-8")
+    write_section(SECTION, section, DOCS)
 
 
 def main(argv: list[str] | None = None) -> int:

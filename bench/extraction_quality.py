@@ -63,6 +63,7 @@ import time
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
+from benchdocs import write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path("/work/shared/data/web/html/trafilatura_eval")
@@ -428,18 +429,7 @@ def page_diffs(backend: str, pipe: dict, direct: dict, details: dict, pages_raw:
 
 def update_docs(path: Path, body: str) -> None:
     """Replace (or append) the '## Extraction quality' section, leaving others alone."""
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
+    write_section(SECTION, f"{SECTION}\n\n{body.strip()}\n", path)
 
 
 # --------------------------------------------------------------------------- main

@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import re
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from benchdocs import write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data")
@@ -281,13 +281,7 @@ def _nproc() -> int:
 
 
 def write_docs(section: str) -> None:
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\s*$.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip() + "\n\n", text, count=1)
-    else:
-        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
-    DOCS.write_text(text.rstrip() + "\n", encoding="utf-8")
+    write_section(SECTION, section, DOCS)
 
 
 def main(argv: list[str] | None = None) -> int:
