@@ -45,7 +45,6 @@ def load_config(path: str | None = None) -> dict:
 
 
 def resolve(raw: dict, where: str = "config") -> dict:
-    _register_builtin_steps()
     unknown = set(raw) - TOP_LEVEL
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "

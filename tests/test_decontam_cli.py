@@ -4,7 +4,6 @@ import random
 
 import pytest
 
-import corpus.decontam  # noqa: F401  (registers the step for in-process runs)
 from corpus.cli import main
 from corpus.decontam.benchmarks import read_records
 from tests.conftest import manifest, rows, run_cli, write_config
@@ -53,7 +52,6 @@ def test_standalone_decontam_over_earlier_shards(planted_docs, tmp_path):
 
 
 def test_benchmark_flags_add_the_step_before_the_corpus_wide_ones(planted_docs):
-    import corpus.dedup  # noqa: F401  (registers exact_dedup)
     from corpus.config import resolve
     from corpus.decontam import with_benchmarks
     _, gsm8k = planted_docs

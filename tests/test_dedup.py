@@ -6,7 +6,6 @@ import random
 import pyarrow.parquet as pq
 import pytest
 
-import corpus.dedup  # noqa: F401  (registers the dedup steps)
 from corpus.clean import clean
 from tests.conftest import rows, write_config
 
@@ -141,7 +140,6 @@ def test_a_chain_of_similar_documents_is_not_one_cluster():
 
 
 def test_signature_agreement_estimates_jaccard(shared_data):
-    import numpy as np
     from corpus.dedup.minhash import document_signatures
     from corpus.dedup.signatures import similarity
     from corpus.dedup.text import tokens

@@ -1,10 +1,8 @@
 """Repeated paragraphs: an advert pasted into many otherwise different pages is cut from all
 of them (typo'd copies too) while the pages survive; a page that was mostly advert goes."""
-import json
 
 import pyarrow.parquet as pq
 
-import corpus.dedup  # noqa: F401  (registers the dedup steps)
 from corpus.clean import clean
 from tests.conftest import manifest, rows, write_config
 from tests.test_dedup import c4_pages, write_jsonl

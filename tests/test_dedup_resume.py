@@ -1,7 +1,6 @@
 """A dedup stage that dies half-way resumes from its finished sub-stages to the same bytes."""
 import pytest
 
-import corpus.dedup  # noqa: F401  (registers the dedup steps)
 from corpus.clean import clean
 from corpus.dedup import minhash, repeated
 from tests.conftest import write_config
