@@ -35,7 +35,8 @@ def _command(sub, name: str, help_text: str, example: str) -> argparse.ArgumentP
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     """Options every command that writes a clean output shares."""
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output folder: a path or a URI (s3://bucket/out, gs://..., file:///...)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where tasks run: processes here, or a Ray cluster")
@@ -63,7 +64,8 @@ def _add_clean(sub) -> None:
                  "xiulian clean crawl/*.warc.gz pages/ -o out --workers 4\n"
                  "  xiulian clean docs.jsonl.zst -o out --text-field content --config my.toml\n"
                  "  xiulian clean crawl/ -o out --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files, directories or globs; paths or URIs (s3://, gs://, file://)")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="pipeline TOML (replaces the default pipeline)")
     p.add_argument("--source", help="label for the `source` column (default: the file's stem)")
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_classifier(sub)
     from .stats.cli import add_parsers as add_inspect_commands
     add_inspect_commands(sub, _command)  # `xiulian stats` and `xiulian show`
+    from train.cli import add_parsers as add_training_commands
+    add_training_commands(sub, _command)  # tokenizer, pretrain, generate, eval, export, import-hf
     return parser
 
 

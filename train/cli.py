@@ -1,0 +1,189 @@
+"""Trainer commands: tokenizer train, pretrain, generate, eval, export, import-hf.
+
+Registered on the `xiulian` parser by corpus/cli.py; torch is imported only inside the command
+that runs, so `xiulian clean --help` stays fast.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def add_parsers(sub, command) -> None:
+    _add_tokenizer(sub, command)
+    _add_pretrain(sub, command)
+    _add_generate(sub, command)
+    _add_eval(sub, command)
+    _add_export(sub, command)
+    _add_import(sub, command)
+
+
+def add_training_options(p, default_preset: str | None = "tiny") -> None:
+    """The options every training stage shares (pretrain, sft, reward, dpo, kto, ppo)."""
+    p.add_argument("-o", "--output", required=True, metavar="RUN",
+                   help="run folder; an existing one is resumed")
+    p.add_argument("--config", metavar="FILE", help="TOML with [model], [train] and [data] tables")
+    if default_preset:
+        p.add_argument("--preset", default=default_preset, help="model size: tiny, small or base")
+    p.add_argument("--max-steps", type=int, help="optimizer steps (the schedule ends here)")
+    p.add_argument("--save-every", type=int, help="steps between checkpoints")
+    p.add_argument("--eval-every", type=int, help="steps between validation passes")
+    p.add_argument("--batch-size", type=int, help="sequences per micro-batch per process")
+    p.add_argument("--grad-accum", type=int, help="micro-batches per step")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--optimizer", choices=("adamw", "muon"), help="optimizer for the matrices")
+    p.add_argument("--dtype", choices=("auto", "bf16", "fp32"), help="auto: bf16 on CUDA, fp32 on CPU")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when there is one)")
+    p.add_argument("--seed", type=int, help="seed for initialisation and data order")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def training_overrides(args) -> dict:
+    names = ("max_steps", "save_every", "eval_every", "batch_size", "grad_accum", "lr",
+             "optimizer", "dtype", "compile", "device", "seed")
+    return {name: getattr(args, name) for name in names}
+
+
+def _add_tokenizer(sub, command) -> None:
+    p = command(sub, "tokenizer", "Train a byte-level BPE tokenizer (tokenizer.json).",
+                "xiulian tokenizer train out/shards -o tok --vocab-size 8192")
+    tsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    t = command(tsub, "train", "Train a byte-level BPE on a stable sample of the shards, with the "
+                "document and chat special tokens reserved.",
+                "xiulian tokenizer train out/shards more.jsonl -o tok --vocab-size 8192")
+    t.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, .jsonl or .txt; folders ok")
+    t.add_argument("-o", "--output", required=True, metavar="TOKDIR", help="folder for tokenizer.json")
+    t.add_argument("--vocab-size", type=int, default=8192, help="tokens, special ones included")
+    t.add_argument("--sample-bytes", type=int, default=500_000_000,
+                   help="train on about this much text, sampled across all shards")
+    t.add_argument("--min-frequency", type=int, default=2, help="least count of a merged pair")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(run=_run_tokenizer_train)
+
+
+def _run_tokenizer_train(args) -> int:
+    from .shards import find_files, iter_sample
+    from .tokenizer import train_tokenizer
+    files = find_files(args.inputs)
+    tokenizer = train_tokenizer(iter_sample(files, args.sample_bytes), args.output,
+                                args.vocab_size, args.min_frequency, progress=not args.quiet)
+    print(f"tokenizer: {tokenizer.vocab_size:,} tokens -> {tokenizer.file}")
+    return 0
+
+
+def _add_pretrain(sub, command) -> None:
+    p = command(sub, "pretrain", "Pretrain a model on cleaned shards (next-token prediction); "
+                "re-run on the same RUN to resume. Multi-process: torchrun --nproc_per_node N "
+                "$(which xiulian) pretrain ...",
+                "xiulian pretrain --data out/shards --tokenizer tok -o run --preset tiny --max-steps 500")
+    p.add_argument("--data", nargs="+", required=True, metavar="SHARDS",
+                   help="Parquet shards (or .jsonl/.txt), files or folders")
+    p.add_argument("--tokenizer", required=True, metavar="TOKDIR", help="folder with tokenizer.json")
+    add_training_options(p)
+    p.set_defaults(run=_run_pretrain)
+
+
+def _run_pretrain(args) -> int:
+    from .pretrain import pretrain
+    result = pretrain(args.data, args.tokenizer, args.output, args.preset, args.config,
+                      training_overrides(args), progress=not args.quiet)
+    _print_result(result, args.quiet)
+    return 0
+
+
+def _print_result(result: dict, quiet: bool) -> None:
+    if quiet:
+        return
+    line = f"step {result['step']}"
+    if "val_loss" in result:
+        line += f": validation loss {result['val_loss']:.4f}, perplexity {result['val_ppl']:.2f}"
+    print(f"{line}; checkpoint in {result['run']}/checkpoint, curve in {result['run']}/loss.png")
+
+
+def _add_generate(sub, command) -> None:
+    p = command(sub, "generate", "Continue a prompt with a checkpoint (KV-cache sampling).",
+                "xiulian generate run --prompt 'The history of' --max-new-tokens 50 --temperature 0")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
+    p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=100)
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=_run_generate)
+
+
+def _run_generate(args) -> int:
+    import torch
+
+    from .checkpoint import load_model, load_tokenizer
+    tokenizer = load_tokenizer(args.checkpoint)
+    model = load_model(args.checkpoint, args.device).eval()
+    ids = tokenizer.encode(args.prompt)
+    if not ids:
+        ids = [tokenizer.special.get("bos", tokenizer.eos_id)]
+    room = model.config.max_seq_len - len(ids)
+    if room <= 0:
+        from corpus.errors import UserError
+        raise UserError(f"the prompt is {len(ids)} tokens; the model's context is {model.config.max_seq_len}")
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    stops = {tokenizer.eos_id} | ({tokenizer.special["end_of_turn"]} if "end_of_turn" in tokenizer.special else set())
+    out = model.generate(torch.tensor([ids], device=args.device), min(args.max_new_tokens, room),
+                         args.temperature, args.top_k, args.top_p, stops, generator)
+    sys.stdout.write(args.prompt + tokenizer.decode(out[0, len(ids):].tolist()) + "\n")
+    return 0
+
+
+def _add_eval(sub, command) -> None:
+    p = command(sub, "eval", "Perplexity and bits per byte of a checkpoint on text.",
+                "xiulian eval run --data ../wikitext-2/valid.txt")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
+    p.add_argument("--data", nargs="+", required=True, metavar="FILES",
+                   help="Parquet shards, .jsonl or .txt (one document per line)")
+    p.add_argument("--max-tokens", type=int, default=1_000_000, help="evaluate at most this many tokens")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=_run_eval)
+
+
+def _run_eval(args) -> int:
+    import json
+
+    from .evaluate import evaluate_files
+    result = evaluate_files(args.checkpoint, args.data, args.max_tokens, args.batch_size, args.device)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['tokens']:,} tokens, {result['bytes']:,} bytes: loss {result['loss']:.4f}, "
+              f"perplexity {result['perplexity']:.2f}, bits per byte {result['bits_per_byte']:.4f}")
+    return 0
+
+
+def _add_export(sub, command) -> None:
+    p = command(sub, "export", "Export a checkpoint as a Hugging Face Llama model folder.",
+                "xiulian export run --hf hf_model")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
+    p.add_argument("--hf", required=True, metavar="DIR", help="output folder (LlamaForCausalLM + tokenizer)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from .hf import export_hf
+    print(f"exported to {export_hf(args.checkpoint, args.hf)}")
+    return 0
+
+
+def _add_import(sub, command) -> None:
+    p = command(sub, "import-hf", "Import a Llama-architecture Hugging Face model folder as a checkpoint.",
+                "xiulian import-hf ~/models/TinyLlama -o tinyllama")
+    p.add_argument("source", metavar="DIR", help="folder with config.json, *.safetensors, tokenizer.json")
+    p.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint folder to write")
+    p.set_defaults(run=_run_import)
+
+
+def _run_import(args) -> int:
+    from .hf import import_hf
+    print(f"imported to {import_hf(args.source, args.output)}")
+    return 0
