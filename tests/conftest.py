@@ -43,3 +43,41 @@ def rows(out: Path, sub: str = "shards") -> list[dict]:
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def prose_files(shared_data, tmp_path_factory) -> list[Path]:
+    """The shared Chinese (CMRC contexts) and English (Wikipedia) prose as JSONL documents."""
+    out = tmp_path_factory.mktemp("prose") / "en_wiki.jsonl"
+    with open(out, "w", encoding="utf-8") as f:
+        for i, line in enumerate(open(shared_data / "text" / "en_wikipedia_demo.txt", encoding="utf-8")):
+            if line.strip():
+                f.write(json.dumps({"id": f"enwiki-{i}", "text": line.strip()}) + "\n")
+    return [shared_data / "text" / "zh_wikipedia_cmrc2018_contexts.jsonl", out]
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(prose_files, tmp_path_factory) -> Path:
+    """A 2,048-token BPE trained on the shared prose (a few seconds)."""
+    from train.shards import find_files, iter_sample
+    from train.tokenizer import train_tokenizer
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(iter_sample(find_files([str(p) for p in prose_files]), 10**9), out, 2048,
+                    progress=False)
+    return out
+
+
+# A model small enough that a training test takes seconds on two cores.
+TINY_TRAIN_TOML = """
+[model]
+dim = 64
+n_layers = 2
+n_heads = 4
+n_kv_heads = 2
+max_seq_len = 64
+[train]
+batch_size = 4
+lr = 0.003
+eval_every = 10
+eval_batches = 2
+"""

@@ -47,6 +47,9 @@ class Tokenizer:
                             "train one with `xiulian tokenizer train`)")
         self.file = file
         self.backend = HFTokenizer.from_file(str(file))
+        # Text is text: a "<|user|>" typed inside a document or a chat message must not become
+        # the role marker. Special tokens enter sequences only as ids, placed by our code.
+        self.backend.encode_special_tokens = True
         self.special = {}
         for name, token in {**SPECIAL_TOKENS, **_declared_special(file.parent)}.items():
             token_id = self.backend.token_to_id(token)

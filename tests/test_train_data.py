@@ -1,0 +1,106 @@
+"""Token shards and packing: order from a seed, exact resume, tier weights, a leak-proof split."""
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from train.data import LEAKED, TRAIN, VALIDATION, DataConfig, TokenStream, prepare
+from train.tokenizer import Tokenizer
+
+
+def write_shard(path, docs):
+    """docs: (id, text, tier_weight or None) -> a shard in the cleaner's schema."""
+    pq.write_table(pa.table({
+        "id": [d[0] for d in docs], "text": [d[1] for d in docs],
+        "source": ["test"] * len(docs),
+        "metadata": [json.dumps({"tier_weight": d[2]} if d[2] is not None else {}) for d in docs],
+    }), path)
+    return path
+
+
+@pytest.fixture()
+def tok(tokenizer_dir):
+    return Tokenizer(tokenizer_dir)
+
+
+def test_stream_packs_documents_with_end_of_text_between(tmp_path, tok):
+    texts = [f"document number {i} says hello to the world." for i in range(20)]
+    write_shard(tmp_path / "a.parquet", [(f"d{i}", t, None) for i, t in enumerate(texts)])
+    data = prepare([str(tmp_path / "a.parquet")], tok, tmp_path / "tokens",
+                   DataConfig(val_fraction=0), progress=False)
+    stream = TokenStream(data, seq_len=16, eos_id=tok.eos_id, seed=0)
+    seqs = stream.next_sequences(8)
+    assert seqs.shape == (8, 17)
+    assert (seqs[:-1, -1] == seqs[1:, 0]).all()  # each sequence's last target is the next input
+    flat = np.concatenate([seqs[0]] + [s[1:] for s in seqs[1:]])
+    ends = np.flatnonzero(flat == tok.eos_id)
+    assert len(ends) >= 2
+    between = [tok.decode(flat[a + 1:b].tolist()) for a, b in zip(ends[:-1], ends[1:])]
+    assert all(piece in texts for piece in between)  # whole documents, one per eos
+
+
+def test_order_is_seeded_and_resume_gives_the_same_sequences(tmp_path, tok):
+    write_shard(tmp_path / "a.parquet", [(f"d{i}", f"text {i} " * (i % 7 + 1), None) for i in range(50)])
+    data = prepare([str(tmp_path / "a.parquet")], tok, tmp_path / "tokens",
+                   DataConfig(val_fraction=0), progress=False)
+    a, b, c = (TokenStream(data, 8, tok.eos_id, seed) for seed in (1, 1, 2))
+    first = a.next_sequences(100)  # several epochs
+    assert (first == b.next_sequences(100)).all()
+    assert not (first == c.next_sequences(100)).all()
+    resumed = TokenStream(data, 8, tok.eos_id, 1)
+    resumed.next_sequences(37)
+    state = json.loads(json.dumps(resumed.state_dict()))  # survives a JSON round trip
+    fresh = TokenStream(data, 8, tok.eos_id, 1)
+    fresh.load_state_dict(state)
+    assert (fresh.next_sequences(63) == first[37:]).all()
+
+
+def test_tier_weights_set_how_often_a_document_is_seen(tmp_path, tok):
+    docs = [("high", "alpha beta gamma", 3.0), ("low", "delta epsilon zeta", 1.0),
+            ("half", "eta theta iota", 0.5), ("never", "kappa lambda mu", 0.0)]
+    write_shard(tmp_path / "a.parquet", docs)
+    data = prepare([str(tmp_path / "a.parquet")], tok, tmp_path / "tokens",
+                   DataConfig(val_fraction=0), progress=False)
+    stream = TokenStream(data, 8, tok.eos_id, 0)
+    seen = {0: 0, 1: 0, 2: 0, 3: 0}
+    for epoch in range(200):
+        for doc in stream._epoch_order(epoch):
+            seen[int(doc)] += 1
+    assert seen[0] == 600 and seen[1] == 200 and seen[3] == 0
+    assert 70 < seen[2] < 130  # about every other epoch
+    # A config's tier weights override the shard's.
+    config = DataConfig(val_fraction=0, source_weights={"test": 2.0})
+    data = prepare([str(tmp_path / "a.parquet")], tok, tmp_path / "tokens2", config, progress=False)
+    assert data.doc_weight.tolist() == [6.0, 2.0, 1.0, 0.0]
+
+
+def test_validation_documents_and_their_near_copies_never_reach_training(tmp_path, tok, shared_data):
+    lines = (shared_data / "text" / "zh_wikipedia_cmrc2018_contexts.jsonl").read_text(encoding="utf-8").splitlines()
+    docs = [json.loads(line) for line in lines[:300]]
+    config = DataConfig(val_fraction=0.05)
+    plain = write_shard(tmp_path / "a.parquet", [(d["id"], d["text"], None) for d in docs])
+    data = prepare([str(plain)], tok, tmp_path / "t1", config, progress=False)
+    validation = data.split(VALIDATION)
+    assert 5 <= len(validation) <= 30
+    # Now add, under new ids, a copy of each validation text with a sentence prepended.
+    copies = [(f"copy-{i}", "这是一段新的开头。" + docs[i]["text"], None) for i in validation.tolist()]
+    shard = write_shard(tmp_path / "b.parquet", [(d["id"], d["text"], None) for d in docs] + copies)
+    data = prepare([str(shard)], tok, tmp_path / "t2", config, progress=False)
+    assert (data.doc_split[len(docs):] == LEAKED).all()
+    assert data.report["dropped_overlapping_validation"] >= len(copies)
+    stream = TokenStream(data, 32, tok.eos_id, 0)
+    assert set(stream.train_docs.tolist()).isdisjoint(np.flatnonzero(data.doc_split != TRAIN).tolist())
+
+
+def test_prepare_resumes_and_redoes_when_inputs_change(tmp_path, tok):
+    shard = write_shard(tmp_path / "a.parquet", [("a", "one two three", None)])
+    prepare([str(shard)], tok, tmp_path / "tokens", DataConfig(val_fraction=0), progress=False)
+    token_file = tmp_path / "tokens" / "00000.tokens.npy"
+    stamp = token_file.stat().st_mtime_ns
+    prepare([str(shard)], tok, tmp_path / "tokens", DataConfig(val_fraction=0), progress=False)
+    assert token_file.stat().st_mtime_ns == stamp  # reused
+    write_shard(tmp_path / "a.parquet", [("a", "four five six seven", None)])
+    data = prepare([str(shard)], tok, tmp_path / "tokens", DataConfig(val_fraction=0), progress=False)
+    assert tok.decode(data.tokens_of(0).tolist()) == "four five six seven"
