@@ -50,6 +50,7 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0
     optimizer: str = "adamw"        # or "muon" (matrices; AdamW for the rest)
+    muon_lr: float = 0.02           # Muon's peak rate, scaled by the schedule like `lr`
     dtype: str = "auto"             # auto = bf16 on CUDA, fp32 on CPU; or bf16 / fp32
     compile: bool = False
     device: str = "auto"
@@ -91,16 +92,16 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device):
     """AdamW with weight decay on matrices only (fused on CUDA); or Muon for the matrices."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    matrices = [p for p in params if p.dim() >= 2]
-    others = [p for p in params if p.dim() < 2]
-    adam_options = dict(lr=config.lr, betas=(config.beta1, config.beta2),
-                        fused=device.type == "cuda")
     if config.optimizer == "muon":
         from .muon import MuonWithAdamW
         return MuonWithAdamW(model, config)
+    params = [p for p in model.parameters() if p.requires_grad]
+    matrices = [p for p in params if p.dim() >= 2]
+    others = [p for p in params if p.dim() < 2]
     return torch.optim.AdamW([{"params": matrices, "weight_decay": config.weight_decay},
-                              {"params": others, "weight_decay": 0.0}], **adam_options)
+                              {"params": others, "weight_decay": 0.0}],
+                             lr=config.lr, betas=(config.beta1, config.beta2),
+                             fused=device.type == "cuda")
 
 
 def pick_device(name: str) -> torch.device:
