@@ -2,19 +2,20 @@
 
 Phases: plan (inputs -> tasks), map (tasks in parallel, each resumable), finalize (shards,
 ledger, manifest). Re-running into the same output resumes where the last run stopped; the
-output is byte-identical whatever the worker count or the number of interruptions.
+output is byte-identical whatever the worker count or the number of interruptions. Inputs and
+the output may be local paths or URIs (s3://, gs://, file://; see fs.py).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import sys
 from importlib import metadata
 
 from tqdm import tqdm
 
+from . import fs
 from .config import load_config
 from .errors import UserError
 from .executors import make_executor
@@ -62,26 +63,26 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
     run.json is written before anything else, so a run killed at any point leaves an OUT that
     the next run recognises as its own.
     """
-    run_file = os.path.join(out, "run.json")
-    entries = set(os.listdir(out)) if os.path.isdir(out) else set()
-    if entries and not os.path.exists(run_file):
-        if entries != {"run.json.tmp"}:  # killed while writing run.json: nothing else is there
+    run_file = fs.join(out, "run.json")
+    entries = set(fs.list_names(out))
+    if entries and "run.json" not in entries:
+        # killed while writing run.json: nothing but its temporary file is there
+        if not all(e.lstrip(".").startswith("run.json.tmp") for e in entries):
             raise UserError(f"{out} exists, is not empty and is not a xiulian output; "
                             "choose another -o")
     elif entries:
         if overwrite:
-            shutil.rmtree(out)
+            fs.delete_dir(out)
         else:
-            with open(run_file, encoding="utf-8") as f:
-                previous = json.load(f).get("fingerprint")
+            previous = json.loads(fs.read_bytes(run_file)).get("fingerprint")
             if previous != fingerprint:
                 raise UserError(f"{out} holds a run with other inputs or config; "
                                 "pass --overwrite to start over")
-            if os.path.exists(os.path.join(out, "manifest.json")):
+            if "manifest.json" in entries:
                 return True
-    os.makedirs(out, exist_ok=True)
+    fs.make_dirs(out)
     write_atomic_json(run_file, {"fingerprint": fingerprint, **run_info})
-    os.makedirs(os.path.join(out, "tasks"), exist_ok=True)
+    fs.make_dirs(fs.join(out, "tasks"))
     return False
 
 
@@ -118,14 +119,17 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         "options": {"text_field": text_field, "source": source, "shard_bytes": shard_bytes},
     }
     fingerprint = _fingerprint(run_info)
-    if _prepare_output(out, run_info, fingerprint, overwrite):
-        with open(os.path.join(out, "manifest.json"), encoding="utf-8") as f:
-            manifest = json.load(f)
+    try:
+        complete = _prepare_output(out, run_info, fingerprint, overwrite)
+    except OSError as exc:  # no credentials, no such bucket, a read-only folder ...
+        raise UserError(f"cannot write to {out}: {exc}") from None
+    if complete:
+        manifest = json.loads(fs.read_bytes(fs.join(out, "manifest.json")))
         manifest["resumed"] = "already complete"
         return manifest
-    for stale in os.listdir(os.path.join(out, "tasks")):
+    for stale in fs.list_names(fs.join(out, "tasks")):
         if ".tmp-" in stale:
-            shutil.rmtree(os.path.join(out, "tasks", stale), ignore_errors=True)
+            fs.delete_dir(fs.join(out, "tasks", stale))
 
     groups = plan_tasks(files)
     tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
@@ -156,5 +160,5 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))
     for scratch in ("tasks", "global"):
-        shutil.rmtree(os.path.join(out, scratch), ignore_errors=True)
+        fs.delete_dir(fs.join(out, scratch))
     return manifest

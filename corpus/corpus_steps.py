@@ -4,7 +4,9 @@ They run after the map phase, one stage at a time, in config order. A stage read
 tasks kept (as earlier stages left it), decides which rows to drop and which texts to change,
 and writes those decisions per task as files. Nothing is rewritten until the finalize phase
 applies every stage's decisions while it writes the shards, so each stage is cheap to resume:
-a stage whose folder holds `done.json` is finished.
+a stage whose folder holds `done.json` is finished. (Where the filesystem renames, a stage
+works in `NN-<step>.work` and is renamed when done; on an object store it works in its final
+folder and `done.json`, written last, is the only marker.)
 
     OUT/global/NN-<step>/drops-TTTTT.parquet   row (int64), reason (string)
     OUT/global/NN-<step>/edits-TTTTT.parquet   row (int64), text (string)
@@ -12,13 +14,12 @@ a stage whose folder holds `done.json` is finished.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import fs
 from .pipeline import task_folder
 from .steps import Step
 
@@ -38,11 +39,9 @@ class CorpusStep(Step):
 
 
 def stage_folders(out: str) -> list[str]:
-    root = os.path.join(out, "global")
-    if not os.path.isdir(root):
-        return []
-    return [os.path.join(root, d) for d in sorted(os.listdir(root))
-            if not d.endswith(".work") and os.path.exists(os.path.join(root, d, "done.json"))]
+    root = fs.join(out, "global")
+    return [fs.join(root, d) for d in fs.list_names(root)
+            if not d.endswith(".work") and fs.exists(fs.join(root, d, "done.json"))]
 
 
 class Decisions:
@@ -52,15 +51,15 @@ class Decisions:
         self.dropped: dict[int, tuple[str, str]] = {}
         self.edited: dict[int, str] = {}
         for stage in stages:
-            step = os.path.basename(stage).split("-", 1)[1]
-            drops = os.path.join(stage, f"drops-{task:05d}.parquet")
-            if os.path.exists(drops):
-                t = pq.read_table(drops)
+            step = fs.name(stage).split("-", 1)[1]
+            drops = fs.join(stage, f"drops-{task:05d}.parquet")
+            if fs.exists(drops):
+                t = fs.read_parquet(drops)
                 for row, reason in zip(t["row"].to_pylist(), t["reason"].to_pylist()):
                     self.dropped.setdefault(row, (step, reason))
-            edits = os.path.join(stage, f"edits-{task:05d}.parquet")
-            if os.path.exists(edits):
-                t = pq.read_table(edits)
+            edits = fs.join(stage, f"edits-{task:05d}.parquet")
+            if fs.exists(edits):
+                t = fs.read_parquet(edits)
                 self.edited.update(zip(t["row"].to_pylist(), t["text"].to_pylist()))
 
 
@@ -68,7 +67,7 @@ def iter_kept(out: str, task: int, stages: Sequence[str], columns: Sequence[str]
               ) -> Iterator[tuple[int, dict]]:
     """(row, record) for each row of a task that earlier stages kept, with their text edits."""
     decisions = Decisions(out, task, stages)
-    parquet = pq.ParquetFile(os.path.join(task_folder(out, task), "kept.parquet"))
+    parquet = fs.parquet_file(fs.join(task_folder(out, task), "kept.parquet"))
     wanted = None if columns is None else list(dict.fromkeys([*columns, "text"]))
     row = 0
     for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
@@ -105,25 +104,22 @@ class CorpusView:
         for kind, decided, schema in (("drops", drops, DROPS_SCHEMA), ("edits", edits, EDITS_SCHEMA)):
             if decided:
                 rows = sorted(decided)
-                path = os.path.join(self.stage_dir, f"{kind}-{task:05d}.parquet")
+                path = fs.join(self.stage_dir, f"{kind}-{task:05d}.parquet")
                 table = pa.table({"row": rows, schema.names[1]: [decided[r] for r in rows]}, schema)
-                pq.write_table(table, path + ".tmp")
-                os.replace(path + ".tmp", path)
+                with fs.AtomicFile(path) as f:
+                    pq.write_table(table, f)
 
 
 def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor,
                      progress: Callable[[str], None] = lambda name: None) -> None:
     """Run each corpus step as a stage; finished stages (after a crash) are skipped."""
     for index, step in enumerate(steps):
-        final = os.path.join(out, "global", f"{index:02d}-{step.name}")
-        if os.path.exists(os.path.join(final, "done.json")):
+        final = fs.join(out, "global", f"{index:02d}-{step.name}")
+        if fs.exists(fs.join(final, "done.json")):
             continue
         progress(step.name)
-        work = final + ".work"  # the step's own resumable scratch space lives here
-        os.makedirs(work, exist_ok=True)
+        work = fs.staging_folder(final, ".work")  # the step's resumable scratch space
         view = CorpusView(out, n_tasks, work, executor)
         step.run_corpus(view)
-        with open(os.path.join(work, "done.json"), "w", encoding="utf-8") as f:
-            json.dump({"step": step.name}, f)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(work, final)
+        fs.write_bytes(fs.join(work, "done.json"), json.dumps({"step": step.name}).encode())
+        fs.publish_folder(work, final)

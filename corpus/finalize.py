@@ -7,14 +7,12 @@ is written last and marks a complete run.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from . import fs
 from .corpus_steps import Decisions, stage_folders
 from .pipeline import task_folder
 from .schema import REMOVED_SCHEMA, removed_row
@@ -24,15 +22,12 @@ BATCH_ROWS = 4096
 
 
 def write_atomic_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, ensure_ascii=False, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    fs.write_bytes(path, text.encode("utf-8"))
 
 
 def _batches(path: str, schema: pa.Schema):
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+    for batch in fs.parquet_file(path).iter_batches(batch_size=BATCH_ROWS):
         yield pa.Table.from_batches([batch]).cast(schema)
 
 
@@ -61,18 +56,18 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Sc
              shard_bytes: int, run_info: dict) -> dict:
     """Write shards/, removed/ and manifest.json; returns the manifest."""
     for sub in ("shards", "removed"):
-        shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
-    shards = ShardWriter(os.path.join(out, "shards"), kept_schema, shard_bytes)
-    ledger = ShardWriter(os.path.join(out, "removed"), REMOVED_SCHEMA, shard_bytes)
+        fs.delete_dir(fs.join(out, sub))
+    shards = ShardWriter(fs.join(out, "shards"), kept_schema, shard_bytes)
+    ledger = ShardWriter(fs.join(out, "removed"), REMOVED_SCHEMA, shard_bytes)
     stages = stage_folders(out)
     removed_by: Counter[str] = Counter()
     for task in range(n_tasks):
         folder = task_folder(out, task)
-        for table in _batches(os.path.join(folder, "removed.parquet"), REMOVED_SCHEMA):
+        for table in _batches(fs.join(folder, "removed.parquet"), REMOVED_SCHEMA):
             ledger.write(table)
         decisions = Decisions(out, task, stages)
         first_row = 0
-        for table in _batches(os.path.join(folder, "kept.parquet"), kept_schema):
+        for table in _batches(fs.join(folder, "kept.parquet"), kept_schema):
             n = table.num_rows
             shards.write(_apply_decisions(table, first_row, decisions, ledger, removed_by))
             first_row += n
@@ -96,5 +91,5 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Sc
         "shards": shards.close(),
         "removed_files": ledger.close(),
     }
-    write_atomic_json(os.path.join(out, "manifest.json"), manifest)
+    write_atomic_json(fs.join(out, "manifest.json"), manifest)
     return manifest

@@ -1,8 +1,9 @@
 """Find the input files behind the paths a user names, and group them into tasks.
 
-An input is a file, a directory (walked recursively) or a glob. Each file gets a format from
-its name, a path relative to the input it came from (recorded as `metadata.file`, so ids and
-metadata do not depend on where the data sits on disk) and a source label.
+An input is a file, a directory (walked recursively) or a glob, as a local path or a URI
+(`s3://...`, `gs://...`, `file:///...`; see fs.py). Each file gets a format from its name, a
+path relative to the input it came from (recorded as `metadata.file`, so ids and metadata do
+not depend on where the data sits, on disk or in a bucket) and a source label.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import glob
 import os
 from dataclasses import dataclass
 
+from . import fs
 from .errors import UserError
 
 COMPRESSIONS = (".gz", ".zst")
@@ -27,7 +29,7 @@ GROUP_BYTES = 32 << 20
 
 @dataclass(frozen=True)
 class InputFile:
-    path: str     # as found on disk
+    path: str     # as found on disk, or a URI
     rel: str      # relative to the input root: metadata.file, and part of generated ids
     format: str   # warc | jsonl | json | parquet | html | text
     source: str   # the label written to the `source` column
@@ -55,8 +57,10 @@ def _source_for(path: str, fmt: str, from_directory: bool, source: str | None) -
     if source:
         return source
     if fmt in SINGLE_DOCUMENT and from_directory:
+        if fs.is_uri(path):
+            return fs.name(fs.parent(path))
         return os.path.basename(os.path.dirname(os.path.abspath(path)))
-    return split_name(os.path.basename(path))[0]
+    return split_name(fs.name(path))[0]
 
 
 def _walk(directory: str) -> list[str]:
@@ -67,33 +71,56 @@ def _walk(directory: str) -> list[str]:
     return found
 
 
+def _expand_local(spec: str) -> tuple[str, list[tuple[str, int]], bool]:
+    """(root, [(path, size)], came from a folder or glob) for a local path, folder or glob."""
+    if os.path.isdir(spec):
+        candidates, root, from_dir = _walk(spec), spec, True
+    elif os.path.isfile(spec):
+        candidates, root, from_dir = [spec], os.path.dirname(spec) or ".", False
+    elif glob.has_magic(spec):
+        candidates = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+        if not candidates:
+            raise UserError(f"no files match {spec!r}")
+        root, from_dir = fs.common_parent(candidates), True
+    else:
+        raise UserError(f"no such file or directory: {spec}")
+    return root, [(p, os.path.getsize(p)) for p in candidates], from_dir
+
+
+def _expand_uri(spec: str) -> tuple[str, list[tuple[str, int]], bool]:
+    """The same for a URI, listed through its filesystem (fs.walk and fs.glob keep the local
+    rules: sorted names, hidden files skipped)."""
+    try:
+        if fs.is_dir(spec):
+            return spec, fs.walk(spec), True
+        if fs.is_file(spec):
+            return fs.parent(spec), [(spec, fs.size(spec))], False
+        if fs.has_magic(spec):
+            candidates = fs.glob(spec)
+            if not candidates:
+                raise UserError(f"no files match {spec!r}")
+            return fs.common_parent([p for p, _ in candidates]), candidates, True
+    except OSError as exc:  # no credentials, no such bucket, no network ...
+        raise UserError(f"cannot read {spec}: {exc}") from None
+    raise UserError(f"no such file or directory: {spec}")
+
+
 def discover(paths: list[str], source: str | None = None) -> tuple[list[InputFile], list[str]]:
     """Resolve user paths to input files (in a stable order) and the files skipped as unknown."""
     files: list[InputFile] = []
     ignored: list[str] = []
     for spec in paths:
-        if os.path.isdir(spec):
-            root, candidates, from_dir = spec, _walk(spec), True
-        elif os.path.isfile(spec):
-            root, candidates, from_dir = os.path.dirname(spec) or ".", [spec], False
-        elif glob.has_magic(spec):
-            candidates = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
-            if not candidates:
-                raise UserError(f"no files match {spec!r}")
-            root, from_dir = os.path.commonpath([os.path.dirname(p) or "." for p in candidates]), True
-        else:
-            raise UserError(f"no such file or directory: {spec}")
-        for path in candidates:
-            fmt = format_of(os.path.basename(path))
+        root, candidates, from_dir = (_expand_uri if fs.is_uri(spec) else _expand_local)(spec)
+        for path, size in candidates:
+            fmt = format_of(fs.name(path))
             if fmt is None:
                 if not from_dir:
                     raise UserError(f"unsupported input format: {path} "
                                     f"(known: {', '.join(sorted(FORMATS))}, optionally .gz/.zst)")
                 ignored.append(path)
                 continue
-            rel = os.path.relpath(path, root)
-            files.append(InputFile(path, rel, fmt, _source_for(path, fmt, from_dir, source),
-                                   os.path.getsize(path)))
+            rel = fs.relative(path, root)
+            files.append(InputFile(path, rel, fmt, _source_for(path, fmt, from_dir, source), size))
     if not files:
         raise UserError("no input files found in " + ", ".join(paths))
     return files, ignored

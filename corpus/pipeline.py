@@ -1,19 +1,20 @@
 """The map phase: one task reads its input files, runs every document through the steps and
 writes what it kept and what it removed (with the step and reason) to its own folder.
 
-A task is pure: a spec in, files out. Its folder appears under its final name only when it is
-complete (written under a temporary name, then renamed), which is the completion marker a
-resumed run trusts.
+A task is pure: a spec in, files out. Its `counts.json`, written last, is the completion
+marker a resumed run trusts. Where the filesystem renames, the whole folder is written under a
+temporary name and renamed when complete; on an object store (no rename), the files go
+straight to the final folder, each one atomic, and `counts.json` still comes last.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass
 
+from . import fs
 from .config import build_steps
 from .document import Document, Unreadable
 from .inputs import InputFile
@@ -64,7 +65,7 @@ class Pipeline:
 class MapTask:
     index: int
     files: tuple[InputFile, ...]
-    out: str          # the run's output folder
+    out: str          # the run's output folder (a local path or a URI)
     config: dict      # the resolved config
     read_options: ReadOptions
 
@@ -74,7 +75,7 @@ class MapTask:
 
 
 def task_folder(out: str, index: int) -> str:
-    return os.path.join(out, "tasks", f"{index:05d}")
+    return fs.join(out, "tasks", f"{index:05d}")
 
 
 _PIPELINES: dict[str, Pipeline] = {}
@@ -96,17 +97,14 @@ def pipeline_for(config: dict) -> Pipeline:
 
 def run_map_task(task: MapTask, progress=None) -> dict:
     """Run one task (or return its counts if it already finished) -> its counts."""
-    done = os.path.join(task.folder, "counts.json")
-    if os.path.exists(done):
-        with open(done, encoding="utf-8") as f:
-            return json.load(f)
+    done = fs.join(task.folder, "counts.json")
+    if fs.exists(done):
+        return json.loads(fs.read_bytes(done))
     pipeline = pipeline_for(task.config)
     pipeline.take_counts()  # start this task's counters from zero
-    tmp = f"{task.folder}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    kept = RowWriter(os.path.join(tmp, "kept.parquet"), kept_schema(pipeline.score_columns))
-    removed = RowWriter(os.path.join(tmp, "removed.parquet"), REMOVED_SCHEMA)
+    tmp = fs.staging_folder(task.folder, f".tmp-{os.getpid()}", fresh=True)
+    kept = RowWriter(fs.join(tmp, "kept.parquet"), kept_schema(pipeline.score_columns))
+    removed = RowWriter(fs.join(tmp, "removed.parquet"), REMOVED_SCHEMA)
     removed_by: Counter[str] = Counter()
     per_file: dict[str, int] = {}
     read = 0
@@ -136,7 +134,6 @@ def run_map_task(task: MapTask, progress=None) -> dict:
     counts = {"read": read, "kept": kept.rows, "removed": removed.rows,
               "removed_by": dict(sorted(removed_by.items())), "files": per_file,
               "step_counts": pipeline.take_counts()}
-    with open(os.path.join(tmp, "counts.json"), "w", encoding="utf-8") as f:
-        json.dump(counts, f, sort_keys=True)
-    os.replace(tmp, task.folder)
+    fs.write_bytes(fs.join(tmp, "counts.json"), json.dumps(counts, sort_keys=True).encode())
+    fs.publish_folder(tmp, task.folder)
     return counts

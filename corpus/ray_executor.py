@@ -1,8 +1,9 @@
 """The Ray executor: the same pure tasks as the local executor, as Ray tasks.
 
 A task whose worker dies is retried by Ray (`max_retries`); a task that finished before is
-never recomputed, because its folder exists (tasks write under a temporary name and rename).
-Workers on other machines need OUT on a filesystem they all see.
+never recomputed, because its `counts.json` exists (written last; see pipeline.py).
+Workers on other machines need OUT where they all reach it: a shared filesystem or an
+object-store URI (s3://, gs://; see fs.py).
 """
 from __future__ import annotations
 

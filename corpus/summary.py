@@ -1,6 +1,8 @@
 """The table `xiulian clean` prints at the end: what was kept, what was removed and why."""
 from __future__ import annotations
 
+from .fs import join
+
 
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -22,5 +24,5 @@ def print_summary(manifest: dict, out: str) -> None:
     for label, n, share in rows:
         print(f"{label:<{width}}{n:>9}  {share}")
     shard_bytes = sum(s["bytes"] for s in manifest["shards"])
-    print(f"shards: {len(manifest['shards'])} file(s), {_size(shard_bytes)} in {out}/shards; "
-          f"ledger in {out}/removed; manifest {out}/manifest.json")
+    print(f"shards: {len(manifest['shards'])} file(s), {_size(shard_bytes)} in {join(out, 'shards')}; "
+          f"ledger in {join(out, 'removed')}; manifest {join(out, 'manifest.json')}")

@@ -1,31 +1,36 @@
 """Parquet writers: row buffers for task files, size-bounded shards for the final output.
 
-Every final file is written under a temporary name and renamed into place, so a reader (or a
-resumed run) never sees half a shard.
+Every final file appears whole or not at all (fs.AtomicFile: a temporary name renamed into
+place, or an object store's atomic upload), so a reader (or a resumed run) never sees half a
+shard. Paths may be local or URIs.
 """
 from __future__ import annotations
-
-import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import fs
+
 COMPRESSION = "zstd"
 ROW_GROUP_BYTES = 64 << 20
 
 
-def _parquet_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
-    return pq.ParquetWriter(path, schema, compression=COMPRESSION, write_statistics=True)
+def _parquet_writer(sink, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(sink, schema, compression=COMPRESSION, write_statistics=True)
 
 
 class RowWriter:
-    """Buffer rows (dicts) and write them to one Parquet file in row groups."""
+    """Buffer rows (dicts) and write them to one Parquet file in row groups.
+
+    Not atomic by itself: a task writes it inside a folder whose marker file says it is whole.
+    """
 
     def __init__(self, path: str, schema: pa.Schema, rows_per_group: int = 2048):
         self.path, self.schema, self.rows_per_group = path, schema, rows_per_group
         self._rows: list[dict] = []
-        self._writer = _parquet_writer(path, schema)
+        self._stream = fs.open_output(path) if fs.is_uri(path) else None
+        self._writer = _parquet_writer(self._stream or path, schema)
         self.rows = 0
 
     def write(self, row: dict) -> None:
@@ -42,6 +47,8 @@ class RowWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
+        if self._stream is not None:
+            self._stream.close()
 
 
 def _row_bytes(table: pa.Table) -> list[int]:
@@ -62,19 +69,19 @@ class ShardWriter:
 
     def __init__(self, directory: str, schema: pa.Schema, shard_bytes: int):
         self.directory, self.schema, self.shard_bytes = directory, schema, max(1, shard_bytes)
-        os.makedirs(directory, exist_ok=True)
+        fs.make_dirs(directory)
         self.shards: list[dict] = []
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
+        self._file: fs.AtomicFile | None = None
         self._writer: pq.ParquetWriter | None = None
         self._shard_bytes = 0
         self._shard_rows = 0
 
     def _open(self) -> None:
-        name = f"part-{len(self.shards):05d}.parquet"
-        self._name = name
-        self._tmp = os.path.join(self.directory, f".{name}.tmp")
-        self._writer = _parquet_writer(self._tmp, self.schema)
+        self._name = f"part-{len(self.shards):05d}.parquet"
+        self._file = fs.AtomicFile(fs.join(self.directory, self._name))
+        self._writer = _parquet_writer(self._file.stream, self.schema)
         self._shard_bytes = self._shard_rows = 0
 
     def _write_pending(self) -> None:
@@ -85,10 +92,9 @@ class ShardWriter:
     def _close_shard(self) -> None:
         self._write_pending()
         self._writer.close()
-        final = os.path.join(self.directory, self._name)
-        os.replace(self._tmp, final)
-        self.shards.append({"file": os.path.relpath(final, os.path.dirname(self.directory)),
-                            "rows": self._shard_rows, "bytes": os.path.getsize(final)})
+        self._file.commit()
+        self.shards.append({"file": f"{fs.name(self.directory)}/{self._name}",
+                            "rows": self._shard_rows, "bytes": fs.size(self._file.path)})
         self._writer = None
 
     def write(self, table: pa.Table) -> None:

@@ -18,6 +18,7 @@ import json
 import os
 import time
 
+from .. import fs
 from ..document import Document
 from ..steps import Step, require
 from .benchmarks import format_of
@@ -132,9 +133,6 @@ class Decontaminate(Step):
                 "items_indexed": source.indexed, "items_skipped_too_short": source.skipped_short,
                 "entries": source.entries, "templates_dropped": source.templates_dropped,
                 "documents_hit": counts.get(f"hit:{source.label}", 0)})
-        tmp = os.path.join(out, "decontam.json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, os.path.join(out, "decontam.json"))
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        fs.write_bytes(fs.join(out, "decontam.json"), text.encode("utf-8"))
 

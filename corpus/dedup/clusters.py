@@ -6,13 +6,11 @@ sub-stage stores, per task, the kept row number and id of every document it numb
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from .. import fs
 from .stages import save_table
 
 CLUSTERS_SCHEMA = pa.schema([
@@ -22,7 +20,7 @@ CLUSTERS_SCHEMA = pa.schema([
 
 
 def docs_path(stage_dir: str, task: int) -> str:
-    return os.path.join(stage_dir, "docs", f"{task:05d}.parquet")
+    return fs.join(stage_dir, "docs", f"{task:05d}.parquet")
 
 
 def save_docs(stage_dir: str, task: int, rows: list[int], ids: list[str]) -> None:
@@ -42,7 +40,7 @@ class DocTable:
 
     def table(self, task: int) -> pa.Table:
         if task not in self._tables:
-            self._tables = {task: pq.read_table(docs_path(self.stage_dir, task))}  # one at a time
+            self._tables = {task: fs.read_parquet(docs_path(self.stage_dir, task))}  # one at a time
         return self._tables[task]
 
     def ids(self, docs: np.ndarray) -> list[str]:
@@ -91,9 +89,9 @@ def _write_report(out: str, step: str, survivors: np.ndarray, member_ids: list[s
         "survivor": [survivor_ids[s] for s in ordered],
         "members": [[survivor_ids[s], *groups[s]] for s in ordered],
     }, CLUSTERS_SCHEMA)
-    path = os.path.join(out, "dedup", "clusters.parquet")
-    if os.path.exists(path):
-        earlier = pq.read_table(path)
+    path = fs.join(out, "dedup", "clusters.parquet")
+    if fs.exists(path):
+        earlier = fs.read_parquet(path)
         earlier = earlier.filter(pc.not_equal(earlier["step"], step))
         report = pa.concat_tables([earlier.cast(CLUSTERS_SCHEMA), report])
     save_table(path, report)

@@ -9,16 +9,14 @@ Memory is bounded by one partition of 16-byte keys.
 """
 from __future__ import annotations
 
-import glob
-import os
-
 import numpy as np
 
+from .. import fs
 from ..corpus_steps import CorpusStep
 from . import clusters
 from .hashing import text_key
-from .stages import (batches, load_array, partition_of, partitions_for, save_array,
-                     task_offsets)
+from .stages import (array_files, batches, load_array, partition_of, partitions_for,
+                     save_array, task_offsets)
 
 KEYS_PER_PARTITION = 16_000_000  # 16-byte keys: ~256 MB, plus sorting, per partition
 
@@ -38,19 +36,19 @@ class ExactDedup(CorpusStep):
         offsets = task_offsets(counts)
         n_parts = partitions_for(int(offsets[-1]), KEYS_PER_PARTITION)
         corpus.map(_find_duplicates, [(corpus.stage_dir, offsets, p, n_parts) for p in range(n_parts)])
-        pairs = [load_array(f) for f in sorted(glob.glob(os.path.join(corpus.stage_dir, "dups", "*.npy")))]
+        pairs = [load_array(f) for f in array_files(fs.join(corpus.stage_dir, "dups"))]
         pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
         clusters.apply(corpus, self.name, pairs[:, 0], pairs[:, 1], offsets)
 
 
 def _keys_path(stage_dir: str, task: int) -> str:
-    return os.path.join(stage_dir, "keys", f"{task:05d}.npy")
+    return fs.join(stage_dir, "keys", f"{task:05d}.npy")
 
 
 def _hash_task(args) -> int:
     out, task, stages, stage_dir = args
     path = _keys_path(stage_dir, task)
-    if os.path.exists(path):
+    if fs.exists(path):
         return len(load_array(path, mmap=True))
     rows, ids, keys = [], [], []
     for batch_rows, records in batches(out, task, stages, ["id"]):
@@ -65,8 +63,8 @@ def _hash_task(args) -> int:
 
 def _find_duplicates(args) -> None:
     stage_dir, offsets, part, n_parts = args
-    path = os.path.join(stage_dir, "dups", f"{part:04d}.npy")
-    if os.path.exists(path):
+    path = fs.join(stage_dir, "dups", f"{part:04d}.npy")
+    if fs.exists(path):
         return
     his, los, docs = [], [], []
     for task in range(len(offsets) - 1):

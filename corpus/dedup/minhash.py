@@ -11,11 +11,9 @@ partition of bucket entries plus the verified pairs.
 """
 from __future__ import annotations
 
-import glob
-import os
-
 import numpy as np
 
+from .. import fs
 from ..corpus_steps import CorpusStep
 from ..errors import UserError
 from ..steps import require
@@ -24,8 +22,8 @@ from .graph import stars
 from .hashing import TokenHasher, seed_key, shingle_hashes
 from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
-from .stages import (batches, load_array, partition_of, partitions_for, save_array, save_json,
-                     task_offsets)
+from .stages import (array_files, batches, load_array, partition_of, partitions_for,
+                     save_array, save_json, task_offsets)
 from .text import tokens
 
 ENTRIES_PER_PARTITION = 4_000_000   # 16-byte bucket entries: ~64 MB (x4 while sorting)
@@ -69,7 +67,7 @@ class MinHashDedup(CorpusStep):
         corpus.map(_band_task, [(stage, t, int(offsets[t]), self.params(), n_parts)
                                 for t in range(corpus.n_tasks)])
         corpus.map(_candidate_task, [(stage, offsets, p, self.params()) for p in range(n_parts)])
-        found = [load_array(f) for f in sorted(glob.glob(os.path.join(stage, "pairs", "*.npy")))]
+        found = [load_array(f) for f in array_files(fs.join(stage, "pairs"))]
         pairs = _unique_pairs(np.concatenate(found)) if found else np.zeros((0, 2), np.int64)
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
         clusters.apply(corpus, self.name, duplicates, survivors, offsets)
@@ -91,13 +89,13 @@ def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int,
 
 
 def _sig_path(stage_dir: str, task: int) -> str:
-    return os.path.join(stage_dir, "sig", f"{task:05d}.npy")
+    return fs.join(stage_dir, "sig", f"{task:05d}.npy")
 
 
 def _signature_task(args) -> int:
     out, task, stages, stage_dir, p = args
     path = _sig_path(stage_dir, task)
-    if os.path.exists(path):
+    if fs.exists(path):
         return len(load_array(path, mmap=True))
     hasher = TokenHasher()
     rows, ids, parts = [], [], []
@@ -114,8 +112,8 @@ def _signature_task(args) -> int:
 
 def _band_task(args) -> None:
     stage_dir, task, offset, p, n_parts = args
-    done = os.path.join(stage_dir, "bands", f"{task:05d}.done")
-    if os.path.exists(done):
+    done = fs.join(stage_dir, "bands", f"{task:05d}.done")
+    if fs.exists(done):
         return
     sig = load_array(_sig_path(stage_dir, task))
     keys = band_keys(sig, p["bands"], p["rows"], p["seed"]).ravel()
@@ -123,17 +121,17 @@ def _band_task(args) -> None:
     part = partition_of(keys, n_parts)
     for q in range(n_parts):
         mine = part == q
-        save_array(os.path.join(stage_dir, "bands", f"{task:05d}-{q:04d}.npy"),
+        save_array(fs.join(stage_dir, "bands", f"{task:05d}-{q:04d}.npy"),
                    np.stack([keys[mine], docs[mine]], axis=1))
     save_json(done, {"partitions": n_parts})
 
 
 def _candidate_task(args) -> None:
     stage_dir, offsets, part, p = args
-    path = os.path.join(stage_dir, "pairs", f"{part:04d}.npy")
-    if os.path.exists(path):
+    path = fs.join(stage_dir, "pairs", f"{part:04d}.npy")
+    if fs.exists(path):
         return
-    entries = [load_array(os.path.join(stage_dir, "bands", f"{t:05d}-{part:04d}.npy"))
+    entries = [load_array(fs.join(stage_dir, "bands", f"{t:05d}-{part:04d}.npy"))
                for t in range(len(offsets) - 1)]
     entries = np.concatenate(entries) if entries else np.zeros((0, 2), np.uint64)
     a, b = _bucket_pairs(entries[:, 0], entries[:, 1].astype(np.int64))
@@ -176,7 +174,8 @@ def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
 
 
 class _Signatures:
-    """Signature rows by global document number, memory-mapped from the per-task files."""
+    """Signature rows by global document number, memory-mapped from the per-task files (read
+    into memory whole when OUT is in an object store: 4 x num_perm bytes per document)."""
 
     def __init__(self, stage_dir: str, offsets: np.ndarray):
         self.offsets = offsets

@@ -19,18 +19,17 @@ Sub-stages in the step's scratch folder, each resumable:
 """
 from __future__ import annotations
 
-import glob
-import os
 import re
 
 import numpy as np
 import pyarrow as pa
 
+from .. import fs
 from ..corpus_steps import CorpusStep, CorpusView
 from ..steps import require
 from .hashing import line_key, seed_key, shingle_hashes
-from .stages import (batches, load_array, load_json, partition_of, partitions_for, save_array,
-                     save_json, save_table)
+from .stages import (array_files, batches, load_array, load_json, partition_of,
+                     partitions_for, save_array, save_json, save_table)
 from .text import lines, normalize
 
 LINES_PER_PARTITION = 32_000_000
@@ -73,15 +72,15 @@ class RepeatedParagraphs(CorpusStep):
         counts = corpus.map(_line_task, [(*a, stage, p) for a in tasks])
         n_parts = partitions_for(int(sum(counts)), LINES_PER_PARTITION)
         corpus.map(_count_task, [(stage, corpus.n_tasks, q, n_parts, p) for q in range(n_parts)])
-        freq = [load_array(f) for f in sorted(glob.glob(os.path.join(stage, "freq", "*.npy")))]
+        freq = [load_array(f) for f in array_files(fs.join(stage, "freq"))]
         freq = np.concatenate(freq) if freq else np.zeros((0, 2), np.uint64)
         freq = freq[np.argsort(freq[:, 0], kind="stable")]
-        save_array(os.path.join(stage, "frequent.npy"), freq[:, 0])
+        save_array(fs.join(stage, "frequent.npy"), freq[:, 0])
         top = freq[np.lexsort((freq[:, 0], -freq[:, 1].astype(np.int64)))][:REPORT_TOP]
         corpus.map(_gram_task, [(*a, stage, p, top[:, 0]) for a in tasks])
-        if not os.path.exists(os.path.join(stage, "grams.npy")):
-            grams = [load_array(f) for f in sorted(glob.glob(os.path.join(stage, "grams", "*.npy")))]
-            save_array(os.path.join(stage, "grams.npy"),
+        if not fs.exists(fs.join(stage, "grams.npy")):
+            grams = [load_array(f) for f in array_files(fs.join(stage, "grams"))]
+            save_array(fs.join(stage, "grams.npy"),
                        np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
         corpus.map(_cut_task, [(*a, corpus.n_tasks, stage, p) for a in tasks])
         _write_report(corpus.out, stage, top, corpus.n_tasks)
@@ -96,8 +95,8 @@ def _keys(text: str, min_line_chars: int) -> tuple[list[str], list[str], list[in
 
 def _line_task(args) -> int:
     out, task, stages, stage, p = args
-    path = os.path.join(stage, "lines", f"{task:05d}.npy")
-    if os.path.exists(path):
+    path = fs.join(stage, "lines", f"{task:05d}.npy")
+    if fs.exists(path):
         return len(load_array(path, mmap=True))
     found: list[int] = []
     for _, records in batches(out, task, stages, []):
@@ -109,12 +108,12 @@ def _line_task(args) -> int:
 
 def _count_task(args) -> None:
     stage, n_tasks, part, n_parts, p = args
-    path = os.path.join(stage, "freq", f"{part:04d}.npy")
-    if os.path.exists(path):
+    path = fs.join(stage, "freq", f"{part:04d}.npy")
+    if fs.exists(path):
         return
     keys = []
     for t in range(n_tasks):
-        k = load_array(os.path.join(stage, "lines", f"{t:05d}.npy"), mmap=True)
+        k = load_array(fs.join(stage, "lines", f"{t:05d}.npy"), mmap=True)
         keys.append(np.asarray(k[partition_of(k, n_parts) == part]))
     values, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.uint64), return_counts=True)
     over = counts > p["max_docs"]
@@ -131,10 +130,10 @@ def _line_grams(norm: str) -> np.ndarray:
 def _gram_task(args) -> None:
     """3-gram hashes of this task's repeated lines, and the text of the most repeated ones."""
     out, task, stages, stage, p, top = args
-    path = os.path.join(stage, "grams", f"{task:05d}.npy")
-    if os.path.exists(path):
+    path = fs.join(stage, "grams", f"{task:05d}.npy")
+    if fs.exists(path):
         return
-    frequent = set(load_array(os.path.join(stage, "frequent.npy")).tolist())
+    frequent = set(load_array(fs.join(stage, "frequent.npy")).tolist())
     wanted, texts, grams, seen = set(top.tolist()), {}, [], set()
     for _, records in batches(out, task, stages, []):
         for r in records:
@@ -147,17 +146,17 @@ def _gram_task(args) -> None:
                     texts[str(k)] = line
                 if p["fuzzy"] and len(norm) >= p["fuzzy_min_chars"]:
                     grams.append(_line_grams(norm))
-    save_json(os.path.join(stage, "texts", f"{task:05d}.json"), texts)
+    save_json(fs.join(stage, "texts", f"{task:05d}.json"), texts)
     save_array(path, np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
 
 
 def _cut_task(args) -> None:
     out, task, stages, n_tasks, stage, p = args
-    done = os.path.join(stage, "cut", f"{task:05d}.done")
-    if os.path.exists(done):
+    done = fs.join(stage, "cut", f"{task:05d}.done")
+    if fs.exists(done):
         return
-    frequent = set(load_array(os.path.join(stage, "frequent.npy")).tolist())
-    grams = load_array(os.path.join(stage, "grams.npy"))
+    frequent = set(load_array(fs.join(stage, "frequent.npy")).tolist())
+    grams = load_array(fs.join(stage, "grams.npy"))
     drops, edits, cut = {}, {}, 0
     for rows, records in batches(out, task, stages, []):
         for row, r in zip(rows, records):
@@ -188,9 +187,9 @@ def _write_report(out: str, stage: str, top: np.ndarray, n_tasks: int) -> None:
     """OUT/dedup/repeated.parquet: the most repeated lines, with how many documents held them."""
     texts: dict[str, str] = {}
     for t in range(n_tasks):
-        for k, v in load_json(os.path.join(stage, "texts", f"{t:05d}.json")).items():
+        for k, v in load_json(fs.join(stage, "texts", f"{t:05d}.json")).items():
             texts.setdefault(k, v)
-    save_table(os.path.join(out, "dedup", "repeated.parquet"), pa.table({
+    save_table(fs.join(out, "dedup", "repeated.parquet"), pa.table({
         "paragraph": pa.array([texts.get(str(k), "") for k in top[:, 0].tolist()], pa.string()),
         "documents": pa.array(top[:, 1].astype(np.int64), pa.int64()),
         "hash": pa.array(top[:, 0], pa.uint64()),

@@ -7,51 +7,57 @@ sub-stage is a pure function of its inputs, it rewrites the same bytes.
 """
 from __future__ import annotations
 
+import io
 import json
-import os
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import fs
 from ..corpus_steps import iter_kept
 
 BATCH_DOCS = 512  # documents per vectorised batch: big enough for numpy, small for memory
 
 
-def atomic_path(path: str) -> str:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return f"{path}.tmp-{os.getpid()}"
+def _atomic_file(path: str) -> fs.AtomicFile:
+    fs.make_dirs(fs.parent(path))
+    return fs.AtomicFile(path)
 
 
 def save_array(path: str, array: np.ndarray) -> None:
-    tmp = atomic_path(path)
-    with open(tmp, "wb") as f:
+    with _atomic_file(path) as f:
         np.save(f, array, allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def load_array(path: str, mmap: bool = False) -> np.ndarray:
-    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    """An array saved by `save_array`. `mmap` maps a file on this machine's disk; one in an
+    object store is read into memory whole."""
+    local = fs.local_path(path)
+    if local is not None:
+        return np.load(local, mmap_mode="r" if mmap else None, allow_pickle=False)
+    return np.load(io.BytesIO(fs.read_bytes(path)), allow_pickle=False)
+
+
+def array_files(folder: str) -> list[str]:
+    """The arrays a sub-stage saved in `folder`, in name order."""
+    return [fs.join(folder, n) for n in fs.list_names(folder)
+            if n.endswith(".npy") and not n.startswith(".")]
 
 
 def save_table(path: str, table: pa.Table) -> None:
-    tmp = atomic_path(path)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with _atomic_file(path) as f:
+        pq.write_table(table, f, compression="zstd")
 
 
 def save_json(path: str, data) -> None:
-    tmp = atomic_path(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, sort_keys=True)
-    os.replace(tmp, path)
+    with _atomic_file(path) as f:
+        f.write(json.dumps(data, sort_keys=True).encode("utf-8"))
 
 
 def load_json(path: str):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(fs.read_bytes(path))
 
 
 def batches(out: str, task: int, stages: list[str], columns: list[str], size: int = BATCH_DOCS

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import xxhash
 import zstandard
 
+from .. import fs
 from ..inputs import InputFile, split_name
 
 
@@ -25,13 +26,20 @@ def stable_id(f: InputFile, position: int) -> str:
 
 
 def open_binary(f: InputFile) -> io.BufferedIOBase:
-    """Open a file for reading, decompressing .gz and .zst on the fly."""
-    compression = split_name(f.path)[2]
+    """Open a file (a local path or a URI) for reading, decompressing .gz and .zst on the fly."""
+    compression = split_name(fs.name(f.path))[2]
     if compression == ".gz":
-        return gzip.open(f.path, "rb")
+        return gzip_reader(fs.open_input(f.path))
     if compression == ".zst":
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(f.path, "rb"), closefd=True))
-    return open(f.path, "rb")
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(fs.open_input(f.path), closefd=True))
+    return fs.open_input(f.path)
+
+
+def gzip_reader(raw: io.BufferedIOBase) -> gzip.GzipFile:
+    """A GzipFile over an open file that closes that file when it is closed."""
+    reader = gzip.GzipFile(fileobj=raw, mode="rb")
+    reader.myfileobj = raw  # as gzip.open(path) does with the file it opens itself
+    return reader
 
 
 # Errors that mean "this file's bytes end or break here", from gzip, zstd, zlib and the OS.

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import ijson
-import pyarrow.parquet as pq
 
+from .. import fs
 from ..document import Document, Unreadable
 from ..inputs import InputFile
 from .common import READ_ERRORS, ReadOptions, open_binary, read_error_reason, stable_id
@@ -133,7 +133,7 @@ def read_json(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreada
 def read_parquet(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
     position = 0
     try:
-        parquet = pq.ParquetFile(f.path)
+        parquet = fs.parquet_file(f.path)
         for batch in parquet.iter_batches(batch_size=1024):
             for record in batch.to_pylist():
                 position += 1

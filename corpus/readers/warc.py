@@ -10,16 +10,16 @@ a half-page document.
 """
 from __future__ import annotations
 
-import gzip
 import io
 from collections.abc import Iterator
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from .. import fs
 from ..charset import Undecodable, decode
 from ..document import HTML, PLAIN, Document, Unreadable
 from ..inputs import InputFile, split_name
-from .common import ReadOptions, stable_id
+from .common import ReadOptions, gzip_reader, stable_id
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # HTTP headers that carry consent and licence signals (W3C TDMRep, robots, Link rel=license);
@@ -30,8 +30,8 @@ KEPT_HTTP_HEADERS = ("tdm-reservation", "tdm-policy", "x-robots-tag", "link")
 class _GzipUntilBroken(io.RawIOBase):
     """A gzip stream that ends (instead of raising) where the file is cut, and remembers it."""
 
-    def __init__(self, path: str):
-        self._gzip = gzip.open(path, "rb")
+    def __init__(self, raw: io.BufferedIOBase):
+        self._gzip = gzip_reader(raw)
         self.broken: str | None = None
 
     def readable(self) -> bool:
@@ -99,8 +99,9 @@ def read_warc(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreada
     if f.size == 0:
         yield Unreadable(stable_id(f, 0), "empty_file", source=f.source, text=f.rel)
         return
-    gzipped = split_name(f.path)[2] == ".gz"
-    stream = _GzipUntilBroken(f.path) if gzipped else open(f.path, "rb")
+    gzipped = split_name(fs.name(f.path))[2] == ".gz"
+    raw = fs.open_input(f.path)  # FastWARC takes any binary file that can tell() its position
+    stream = _GzipUntilBroken(raw) if gzipped else raw
     records = 0
     pending: Document | Unreadable | None = None  # held back one step: the last may be cut off
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 
+from .. import fs
 from ..errors import UserError
 
 
@@ -50,6 +51,12 @@ def _read_json(path: str) -> dict | None:
 
 def locate(path: str) -> Layout:
     """Find the shards (and, for a clean output, the ledger and manifest) under `path`."""
+    if fs.is_uri(path):
+        named, path = path, fs.local_path(path)
+        if path is None:
+            raise UserError(f"{named}: stats and show read outputs on this machine (a path or a "
+                            "file:// URI); copy it here first, e.g. `aws s3 sync` or `gcloud "
+                            "storage rsync`")
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file or directory")
     if os.path.isfile(path):
