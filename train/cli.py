@@ -11,6 +11,8 @@ import sys
 def add_parsers(sub, command) -> None:
     _add_tokenizer(sub, command)
     _add_pretrain(sub, command)
+    _add_sft(sub, command)
+    _add_chat(sub, command)
     _add_generate(sub, command)
     _add_eval(sub, command)
     _add_export(sub, command)
@@ -100,38 +102,132 @@ def _print_result(result: dict, quiet: bool) -> None:
     print(f"{line}; checkpoint in {result['run']}/checkpoint, curve in {result['run']}/loss.png")
 
 
-def _add_generate(sub, command) -> None:
-    p = command(sub, "generate", "Continue a prompt with a checkpoint (KV-cache sampling).",
-                "xiulian generate run --prompt 'The history of' --max-new-tokens 50 --temperature 0")
+def _add_sft(sub, command) -> None:
+    p = command(sub, "sft", "Instruction fine-tuning (stage 2) from a checkpoint on Alpaca, messages or "
+                "ShareGPT data (JSON/JSONL); the loss counts only the assistant's tokens.",
+                "xiulian sft --init run --data alpaca_en.json oasst_zh.json -o sft --max-steps 500\n"
+                "  xiulian sft --init run --data alpaca_zh.json -o lora --lora-rank 8")
+    p.add_argument("--init", required=True, metavar="CKPT", help="checkpoint or run to start from")
+    p.add_argument("--data", nargs="+", required=True, metavar="FILE", help="conversation files")
+    add_training_options(p, default_preset=None)
+    add_lora_options(p)
+    p.set_defaults(run=_run_sft)
+
+
+def add_lora_options(p) -> None:
+    p.add_argument("--lora-rank", type=int, metavar="R", help="train LoRA adapters of rank R; base frozen")
+    p.add_argument("--lora-alpha", type=float, metavar="A", help="LoRA scale numerator (default 2R)")
+    p.add_argument("--lora-targets", nargs="+", metavar="NAME",
+                   help="projections to adapt (default: q k v o gate up down)")
+
+
+def lora_options(args) -> dict:
+    return {"rank": args.lora_rank, "alpha": args.lora_alpha, "targets": args.lora_targets}
+
+
+def _run_sft(args) -> int:
+    from .sft import sft
+    result = sft(args.init, args.data, args.output, args.config, training_overrides(args),
+                 lora_options(args), progress=not args.quiet)
+    _print_result(result, args.quiet)
+    return 0
+
+
+def _add_chat(sub, command) -> None:
+    p = command(sub, "chat", "Talk with a checkpoint in the terminal (multi-turn, streamed); "
+                "/reset starts over, /quit or Ctrl-D leaves.",
+                "xiulian chat sft --temperature 0.7")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
-    p.add_argument("--prompt", required=True, help="text to continue")
-    p.add_argument("--max-new-tokens", type=int, default=100)
-    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    p.add_argument("--system", help="a system message for the conversation")
+    _add_sampling_options(p)
+    p.set_defaults(run=_run_chat)
+
+
+def _add_sampling_options(p, temperature: float = 0.8) -> None:
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--device", default="cpu")
+
+
+def _run_chat(args) -> int:
+    import torch
+
+    from .chat import prompt_ids, stop_ids
+    from .checkpoint import load_model, load_tokenizer
+    from .generation import stream_text, stream_tokens
+    tokenizer = load_tokenizer(args.checkpoint)
+    model = load_model(args.checkpoint, args.device).eval()
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    start = [{"role": "system", "content": args.system}] if args.system else []
+    messages = list(start)
+    while True:
+        try:
+            user = input("you> ")
+        except EOFError:
+            print()
+            return 0
+        if user.strip() in ("/quit", "/exit"):
+            return 0
+        if user.strip() == "/reset":
+            messages = list(start)
+            continue
+        messages.append({"role": "user", "content": user})
+        ids = prompt_ids(tokenizer, messages)
+        if len(ids) >= model.config.max_seq_len:
+            print(f"[the conversation fills the {model.config.max_seq_len}-token context; /reset]")
+            messages.pop()
+            continue
+        sys.stdout.write("bot> ")
+        reply = []
+        tokens = stream_tokens(model, ids, args.max_new_tokens, args.temperature, args.top_k,
+                               args.top_p, stop_ids(tokenizer), generator)
+        for piece in stream_text(tokenizer, tokens):
+            reply.append(piece)
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        messages.append({"role": "assistant", "content": "".join(reply)})
+
+
+def _add_generate(sub, command) -> None:
+    p = command(sub, "generate", "Continue a prompt with a checkpoint (KV-cache sampling).",
+                "xiulian generate run --prompt 'The history of' --max-new-tokens 50 --temperature 0")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
+    p.add_argument("--prompt", required=True, help="text to continue (with --chat: the user's message)")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the chat template; print the reply")
+    p.add_argument("--system", help="with --chat: a system message")
+    _add_sampling_options(p)
+    p.set_defaults(max_new_tokens=100)
     p.set_defaults(run=_run_generate)
 
 
 def _run_generate(args) -> int:
     import torch
 
+    from .chat import prompt_ids, stop_ids
     from .checkpoint import load_model, load_tokenizer
+    from .generation import stream_text, stream_tokens
     tokenizer = load_tokenizer(args.checkpoint)
     model = load_model(args.checkpoint, args.device).eval()
-    ids = tokenizer.encode(args.prompt)
-    if not ids:
-        ids = [tokenizer.special.get("bos", tokenizer.eos_id)]
-    room = model.config.max_seq_len - len(ids)
-    if room <= 0:
+    if args.chat:
+        messages = ([{"role": "system", "content": args.system}] if args.system else [])
+        ids = prompt_ids(tokenizer, messages + [{"role": "user", "content": args.prompt}])
+    else:
+        ids = tokenizer.encode(args.prompt) or [tokenizer.special.get("bos", tokenizer.eos_id)]
+        sys.stdout.write(args.prompt)
+    if len(ids) >= model.config.max_seq_len:
         from corpus.errors import UserError
         raise UserError(f"the prompt is {len(ids)} tokens; the model's context is {model.config.max_seq_len}")
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    stops = {tokenizer.eos_id} | ({tokenizer.special["end_of_turn"]} if "end_of_turn" in tokenizer.special else set())
-    out = model.generate(torch.tensor([ids], device=args.device), min(args.max_new_tokens, room),
-                         args.temperature, args.top_k, args.top_p, stops, generator)
-    sys.stdout.write(args.prompt + tokenizer.decode(out[0, len(ids):].tolist()) + "\n")
+    tokens = stream_tokens(model, ids, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                           stop_ids(tokenizer), generator)
+    for piece in stream_text(tokenizer, tokens):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
     return 0
 
 

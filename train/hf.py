@@ -62,7 +62,18 @@ def export_hf(ckpt: str, out_dir: str) -> Path:
                   "pad_token_id": tokenizer.special.get("pad")}
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
     tokenizer.save(out)
+    _add_chat_template(out / "tokenizer_config.json", tokenizer)
     return out
+
+
+def _add_chat_template(path: Path, tokenizer: Tokenizer) -> None:
+    """Our chat template, as Jinja, so `apply_chat_template` renders what we train on."""
+    from .chat import CHAT_TEMPLATE
+    if not {"user", "assistant", "end_of_turn"} <= set(tokenizer.special):
+        return  # an imported tokenizer without our role tokens keeps its own template
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    config["chat_template"] = CHAT_TEMPLATE
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
 
 
 def _our_config(hf: dict, source: Path) -> ModelConfig:

@@ -1,0 +1,116 @@
+"""Stage 2: data formats, the chat template, the loss mask, and `xiulian sft` end to end."""
+import json
+
+import pytest
+import torch
+
+from tests.conftest import TINY_TRAIN_TOML, run_cli
+from train.chat import CHAT_TEMPLATE, render
+from train.sft import build_examples, collate, token_loss
+from train.sft_formats import load_conversations, to_messages, Skipped
+from train.tokenizer import Tokenizer
+
+CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "你好吗？"},
+                {"role": "assistant", "content": "很好。"}]
+
+
+def test_every_format_gives_the_same_conversation(tmp_path):
+    alpaca = {"system": "Be brief.", "instruction": "你好吗？", "input": "", "output": "很好。",
+              "history": [["Hi", "Hello!"]]}
+    messages = {"messages": CONVERSATION}
+    sharegpt = {"system": "Be brief.", "conversations": [
+        {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"},
+        {"from": "human", "value": "你好吗？"}, {"from": "gpt", "value": "很好。"}]}
+    for record in (alpaca, messages, sharegpt):
+        assert to_messages(record) == CONVERSATION
+    assert to_messages({"instruction": "Sum", "input": "2 + 2", "output": "4"})[0] == \
+        {"role": "user", "content": "Sum\n\n2 + 2"}
+    # JSON and JSONL files, mixed formats, and bad records counted by reason.
+    (tmp_path / "a.json").write_text(json.dumps([alpaca, messages]), encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text("\n".join([json.dumps(sharegpt), "{broken", json.dumps(
+        {"instruction": "x", "output": ["chosen", "rejected"]}), json.dumps({"text": "plain"})]),
+        encoding="utf-8")
+    conversations, skipped = load_conversations([str(tmp_path / "a.json"), str(tmp_path / "b.jsonl")])
+    assert conversations == [CONVERSATION] * 3
+    assert skipped == {"b.jsonl: not a JSON object": 1,
+                       "b.jsonl: output is a list (a preference pair, not SFT data)": 1,
+                       "b.jsonl: unknown format (no messages, conversations, or instruction+output)": 1}
+    with pytest.raises(Skipped, match="does not end with an assistant"):
+        to_messages({"messages": CONVERSATION[:2]})
+
+
+def test_shared_sft_files_all_load(shared_data):
+    for name in ("alpaca_en_demo.json", "alpaca_zh_demo.json", "lima.json", "oasst1_sft_zh.json"):
+        conversations, skipped = load_conversations([str(shared_data / "sft" / name)])
+        assert len(conversations) > 500 and sum(skipped.values()) < len(conversations) * 0.01, name
+    lima, _ = load_conversations([str(shared_data / "sft" / "lima.json")])
+    assert any(len(c) > 2 for c in lima)  # history turns became earlier messages
+
+
+def test_mask_supervises_exactly_the_assistant_text_and_end_of_turn(tokenizer_dir):
+    tok = Tokenizer(tokenizer_dir)
+    rendered = render(tok, CONVERSATION)
+    s = tok.special
+    expected_ids = ([s["bos"], s["system"]] + tok.encode("Be brief.") + [s["end_of_turn"], s["user"]]
+                    + tok.encode("Hi") + [s["end_of_turn"], s["assistant"]] + tok.encode("Hello!")
+                    + [s["end_of_turn"], s["user"]] + tok.encode("你好吗？") + [s["end_of_turn"], s["assistant"]]
+                    + tok.encode("很好。") + [s["end_of_turn"]])
+    assert rendered.ids == expected_ids
+    supervised = [tok.decode([i], skip_special=False) for i, on in zip(rendered.ids, rendered.supervised) if on]
+    assert "".join(supervised) == "Hello!<|end_of_turn|>很好。<|end_of_turn|>"
+    last_only = render(tok, CONVERSATION, train_on="last")
+    assert tok.decode([i for i, on in zip(last_only.ids, last_only.supervised) if on]) == "很好。"
+
+
+def test_hf_chat_template_renders_the_same_ids(tokenizer_dir):
+    transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
+    hf = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    hf.chat_template = CHAT_TEMPLATE
+    ours = render(Tokenizer(tokenizer_dir), CONVERSATION[:2], add_generation_prompt=True).ids
+    theirs = hf.apply_chat_template(CONVERSATION[:2], add_generation_prompt=True, tokenize=True,
+                                    return_dict=False)
+    assert list(theirs) == ours
+
+
+def test_padding_and_unsupervised_batches_give_finite_zero_loss(tokenizer_dir):
+    tok = Tokenizer(tokenizer_dir)
+    examples, counts = build_examples([CONVERSATION, CONVERSATION[:3]], tok, 1000, "assistant")
+    batch = collate(examples, tok.special["pad"])
+    short = batch["lengths"][1]
+    assert (batch["targets"][1, short:] == -100).all() and (batch["inputs"][1, short:] == tok.special["pad"]).all()
+    from train.model import ModelConfig, Transformer
+    model = Transformer(ModelConfig(vocab_size=2048, dim=32, n_layers=1, n_heads=2, n_kv_heads=1, max_seq_len=64))
+    # Right padding changes nothing for the real tokens: causal attention never looks ahead.
+    alone = collate(examples[1:], tok.special["pad"])
+    with torch.no_grad():
+        assert torch.allclose(model(batch["inputs"])[1, :short], model(alone["inputs"])[0], atol=1e-5)
+    batch["targets"][:] = -100
+    loss = token_loss(model, batch)
+    assert loss.item() == 0.0
+    loss.backward()  # and no NaN gradients
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.fixture(scope="module")
+def base_run(prose_files, tokenizer_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("sftbase")
+    (root / "tiny.toml").write_text(TINY_TRAIN_TOML)
+    run_cli("pretrain", "--data", *prose_files, "--tokenizer", tokenizer_dir, "--config", root / "tiny.toml",
+            "-o", root / "run", "--max-steps", "10", "-q")
+    return root / "run"
+
+
+def test_sft_cli_trains_on_assistant_tokens_and_chats(base_run, shared_data, tmp_path):
+    run_cli("sft", "--init", base_run, "--data", shared_data / "sft" / "alpaca_en_demo.json",
+            "-o", tmp_path / "sft", "--max-steps", "12", "--eval-every", "6", "-q")
+    records = [json.loads(line) for line in (tmp_path / "sft" / "metrics.jsonl").read_text().splitlines()]
+    val = [r["val_loss"] for r in records if "val_loss" in r]
+    assert len(val) == 2 and val[1] < val[0]
+    summary = json.loads((tmp_path / "sft" / "run.json").read_text())
+    assert summary["conversations"]["validation"] > 10 and summary["stage"] == "sft"
+    out = run_cli("generate", tmp_path / "sft", "--chat", "--prompt", "Name a colour.",
+                  "--max-new-tokens", "5", "--temperature", "0").stdout
+    assert "<|" not in out  # the reply only, no role markers
+    chat = run_cli("chat", tmp_path / "sft", "--max-new-tokens", "4", "--temperature", "0", check=False)
+    assert chat.returncode == 0  # stdin is empty: leaves cleanly at EOF

@@ -1,0 +1,149 @@
+"""Instruction data in the common formats, detected per record, as lists of chat messages.
+
+- Alpaca: `instruction`, `input`, `output`, optional `system` and `history` ([[user, reply], ...]),
+  as in Stanford Alpaca and LLaMA-Factory's files (LIMA, BELLE, OpenAssistant exports).
+- messages: `{"messages": [{"role", "content"}, ...]}` (OpenAI's chat format).
+- ShareGPT: `{"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?}`.
+
+Files are JSON (an array, or an object holding one) or JSONL, optionally gzipped. A record in
+no known shape, or one that does not end with an assistant turn, is skipped and counted by
+reason, never silently.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+
+from corpus.errors import UserError
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
+                  "system": "system"}
+
+
+class Skipped(Exception):
+    """A record that is not a usable conversation; the message is the reason."""
+
+
+def read_records(path: str) -> Iterator[dict]:
+    """Records of a JSON array/object or JSONL file (.gz ok); an unreadable file is a UserError.
+
+    Decided by content, not by name: BELLE's seed tasks, for one, are JSONL named .json.
+    """
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UserError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None  # JSONL, or broken
+    if isinstance(data, list):
+        yield from data
+        return
+    if isinstance(data, dict):  # {"data": [...]} or similar: the first list inside; else one record
+        yield from next((v for v in data.values() if isinstance(v, list)), [data])
+        return
+    lines = [line for line in text.splitlines() if line.strip()]
+    parsed = 0
+    for line in lines:
+        try:
+            yield json.loads(line)
+            parsed += 1
+        except json.JSONDecodeError:
+            yield {"__broken__": True}
+    if lines and not parsed:
+        raise UserError(f"cannot read {path} as JSON or JSONL")
+
+
+def to_messages(record) -> list[dict]:
+    """One record as [{role, content}, ...] ending with an assistant turn, or raise Skipped."""
+    if not isinstance(record, dict) or record.get("__broken__"):
+        raise Skipped("not a JSON object")
+    if "messages" in record:
+        messages = _from_messages(record["messages"])
+    elif "conversations" in record:
+        messages = _from_sharegpt(record["conversations"], record.get("system"))
+    elif "instruction" in record and "output" in record:
+        messages = _from_alpaca(record)
+    else:
+        raise Skipped("unknown format (no messages, conversations, or instruction+output)")
+    if not messages or messages[-1]["role"] != "assistant":
+        raise Skipped("does not end with an assistant reply")
+    if not messages[-1]["content"].strip():
+        raise Skipped("empty assistant reply")
+    return messages
+
+
+def _from_alpaca(record: dict) -> list[dict]:
+    output = record["output"]
+    if isinstance(output, list):
+        raise Skipped("output is a list (a preference pair, not SFT data)")
+    if not isinstance(output, str) or not isinstance(record["instruction"], str):
+        raise Skipped("instruction and output must be strings")
+    messages = []
+    if isinstance(record.get("system"), str) and record["system"].strip():
+        messages.append({"role": "system", "content": record["system"]})
+    for turn in record.get("history") or []:
+        if not (isinstance(turn, (list, tuple)) and len(turn) == 2 and all(isinstance(t, str) for t in turn)):
+            raise Skipped("history must be a list of [user, assistant] pairs")
+        messages += [{"role": "user", "content": turn[0]}, {"role": "assistant", "content": turn[1]}]
+    user = record["instruction"]
+    extra = record.get("input")
+    if isinstance(extra, str) and extra.strip():
+        user = f"{user}\n\n{extra}" if user.strip() else extra
+    if not user.strip():
+        raise Skipped("empty instruction")
+    return messages + [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+
+
+def _from_messages(items) -> list[dict]:
+    if not isinstance(items, list):
+        raise Skipped("messages is not a list")
+    messages = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
+            raise Skipped("a message lacks string content")
+        role = SHAREGPT_ROLES.get(str(item.get("role", "")).lower())
+        if role is None:
+            raise Skipped(f"unknown role {item.get('role')!r}")
+        messages.append({"role": role, "content": item["content"]})
+    return messages
+
+
+def _from_sharegpt(items, system) -> list[dict]:
+    if not isinstance(items, list):
+        raise Skipped("conversations is not a list")
+    messages = [{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            raise Skipped("a turn lacks a string value")
+        role = SHAREGPT_ROLES.get(str(item.get("from", "")).lower())
+        if role is None:
+            raise Skipped(f"unknown speaker {item.get('from')!r}")
+        messages.append({"role": role, "content": item["value"]})
+    return messages
+
+
+def load_conversations(paths: list[str]) -> tuple[list[list[dict]], Counter]:
+    """All usable conversations in `paths`, and the skipped records counted by reason."""
+    conversations, skipped = [], Counter()
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"no such file: {path}")
+        for record in read_records(path):
+            try:
+                conversations.append(to_messages(record))
+            except Skipped as reason:
+                skipped[f"{os.path.basename(path)}: {reason}"] += 1
+    if not conversations:
+        raise UserError("no usable conversations in " + ", ".join(paths)
+                        + (f" (skipped: {dict(skipped)})" if skipped else ""))
+    return conversations, skipped
