@@ -71,12 +71,12 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--work", type=Path, default=Path("/tmp/pretrain_prose"))
     args = parser.parse_args()
-    work = args.work
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = args.work  # every step below resumes, so an interrupted run picks up where it was
+    work.mkdir(parents=True, exist_ok=True)
     inputs = write_prose(work)
     run("clean", *inputs, "-o", work / "corpus", "--workers", "2", "-q")
-    run("tokenizer", "train", work / "corpus", "-o", work / "tok", "--vocab-size", args.vocab, "-q")
+    if not (work / "tok" / "tokenizer.json").is_file():
+        run("tokenizer", "train", work / "corpus", "-o", work / "tok", "--vocab-size", args.vocab, "-q")
     started = time.time()
     out = run("pretrain", "--data", work / "corpus", "--tokenizer", work / "tok", "-o", work / "run",
               "--preset", "tiny", "--max-steps", args.steps, "--eval-every", max(1, args.steps // 15))

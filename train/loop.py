@@ -172,7 +172,8 @@ class Trainer:
                 print(f"{self.run_dir}: already trained to step {self.step}", flush=True)
             return self._summary(None)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        metrics = open(self.run_dir / "metrics.jsonl", "a") if self.dist.is_main else None
+        # Line-buffered: `tail -f RUN/metrics.jsonl` shows every step as it happens.
+        metrics = open(self.run_dir / "metrics.jsonl", "a", buffering=1) if self.dist.is_main else None
         peak = measured_peak_flops(self.device, torch.bfloat16 if self.dtype_name == "bf16" else torch.float32)
         flops_per_token = self.model.flops_per_token(self.model.config.max_seq_len)
         save_every = config.save_every or config.eval_every or config.max_steps
