@@ -13,6 +13,7 @@ def add_parsers(sub, command) -> None:
     _add_pretrain(sub, command)
     _add_sft(sub, command)
     _add_chat(sub, command)
+    _add_lora(sub, command)
     _add_generate(sub, command)
     _add_eval(sub, command)
     _add_export(sub, command)
@@ -130,6 +131,31 @@ def _run_sft(args) -> int:
     result = sft(args.init, args.data, args.output, args.config, training_overrides(args),
                  lora_options(args), progress=not args.quiet)
     _print_result(result, args.quiet)
+    return 0
+
+
+def _add_lora(sub, command) -> None:
+    p = command(sub, "lora", "LoRA adapters: fold them into their base model.",
+                "xiulian lora merge lora_run -o merged")
+    lsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    m = command(lsub, "merge", "Fold a LoRA checkpoint's adapters into its base weights: a plain "
+                "checkpoint that generates the same logits.", "xiulian lora merge lora_run -o merged")
+    m.add_argument("checkpoint", metavar="CKPT", help="a LoRA checkpoint or run")
+    m.add_argument("-o", "--output", required=True, metavar="OUT", help="checkpoint folder to write")
+    m.set_defaults(run=_run_lora_merge)
+
+
+def _run_lora_merge(args) -> int:
+    from corpus.errors import UserError
+
+    from .checkpoint import load_model, load_tokenizer, read_config, save
+    from .lora import has_lora, merge_lora
+    model = load_model(args.checkpoint)
+    if not has_lora(model):
+        raise UserError(f"{args.checkpoint} has no LoRA adapters to merge")
+    merge_lora(model)
+    config = {k: v for k, v in read_config(args.checkpoint).items() if k not in ("model", "lora")}
+    print(f"merged into {save(args.output, model, load_tokenizer(args.checkpoint), config)}")
     return 0
 
 

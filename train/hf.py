@@ -43,7 +43,10 @@ def hf_config(config: ModelConfig, tokenizer: Tokenizer | None) -> dict:
 def export_hf(ckpt: str, out_dir: str) -> Path:
     """Write `out_dir` so LlamaForCausalLM and AutoTokenizer load it with our logits."""
     from safetensors.torch import save_file
+    from .lora import has_lora, merge_lora
     model = checkpoint.load_model(ckpt)
+    if has_lora(model):
+        merge_lora(model)  # vLLM and transformers get one plain model; the adapter stays in CKPT
     tokenizer = checkpoint.load_tokenizer(ckpt)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

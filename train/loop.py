@@ -136,14 +136,12 @@ class Trainer:
 
     def _resume(self) -> None:
         ckpt = self.run_dir / "checkpoint"
-        if not (ckpt / checkpoint.WEIGHTS).is_file() and (self.run_dir / "checkpoint.old").is_dir():
+        if not (ckpt / checkpoint.TRAINER_STATE).is_file() and (self.run_dir / "checkpoint.old").is_dir():
             ckpt = self.run_dir / "checkpoint.old"  # killed between the two renames of a save
         state = checkpoint.load_trainer_state(ckpt)
         if state is None:
             return
-        from safetensors.torch import load_file
-        weights = load_file(str(ckpt / checkpoint.WEIGHTS), device="cpu")
-        self.model.load_state_dict(weights, strict=False)
+        checkpoint.load_weights(self.model, ckpt)
         self.optimizer.load_state_dict(state["optimizer"])
         self.stage.load_state_dict(state["stage"])
         torch.set_rng_state(state["rng"]["torch"])

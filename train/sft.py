@@ -194,6 +194,9 @@ def sft(init: str, data_paths: list[str], run_dir: str, config_path: str | None 
     init_dir = resolve(init)
     tokenizer = load_tokenizer(init_dir)
     model = load_model(init_dir)
+    from .lora import has_lora, merge_lora
+    if has_lora(model):
+        merge_lora(model)  # starting from a LoRA run: its adapters become part of the base
     conversations, skipped = load_conversations(list(data_paths))
     train_conv, val_conv = split_validation(conversations, data_config)
     max_len = model.config.max_seq_len + 1
