@@ -18,6 +18,8 @@ def add_parsers(sub, command) -> None:
     _add_eval(sub, command)
     _add_export(sub, command)
     _add_import(sub, command)
+    from .serve_cli import add_parsers as add_serving_parsers
+    add_serving_parsers(sub, command)  # serve, arena
 
 
 def add_training_options(p, default_preset: str | None = "tiny") -> None:
