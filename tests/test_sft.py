@@ -114,3 +114,15 @@ def test_sft_cli_trains_on_assistant_tokens_and_chats(base_run, shared_data, tmp
     assert "<|" not in out  # the reply only, no role markers
     chat = run_cli("chat", tmp_path / "sft", "--max-new-tokens", "4", "--temperature", "0", check=False)
     assert chat.returncode == 0  # stdin is empty: leaves cleanly at EOF
+
+
+def test_lora_trains_under_two_percent_of_a_base_size_model():
+    """Rank 8 on all seven projections of the `base` preset (82 M parameters at an 8k vocabulary)."""
+    from train.lora import apply_lora, trainable_parameters
+    from train.model import PRESETS, ModelConfig, Transformer
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        model = Transformer(ModelConfig(vocab_size=8192, **PRESETS["base"]))
+    apply_lora(model, rank=8)
+    trainable, total = trainable_parameters(model)
+    assert trainable / total < 0.02
+    assert all(("lora_" in n) == p.requires_grad for n, p in model.named_parameters())
