@@ -33,10 +33,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
         for name, p in model.named_parameters():
             if not p.requires_grad:
                 continue
-            if p.dim() == 2 and ".layers." in f".{name}":
+            if p.dim() == 2 and ".layers." in f".{name}" and "lora_" not in name:
                 hidden.append(p)
             elif p.dim() >= 2:
-                embeddings.append(p)   # embed_tokens, lm_head (tied or not)
+                embeddings.append(p)   # embed_tokens, lm_head, LoRA's rank-r factors
             else:
                 gains.append(p)
         muon_lr = getattr(config, "muon_lr", 0.02)
