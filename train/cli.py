@@ -20,6 +20,8 @@ def add_parsers(sub, command) -> None:
     _add_import(sub, command)
     from .serve_cli import add_parsers as add_serving_parsers
     add_serving_parsers(sub, command)  # serve, arena
+    from .self_instruct import add_parser as add_self_instruct_parser
+    add_self_instruct_parser(sub, command)
 
 
 def add_training_options(p, default_preset: str | None = "tiny") -> None:
