@@ -107,7 +107,12 @@ def main() -> None:
     ]
     for name, r in results.items():
         lines.append(f"| {name} | {r['end_rate']:.0%} | {r['question_rate']:.0%} |")
-    lines += ["", "Example replies (first prompt of each language):", ""]
+    lines += ["", "At this scale (a 1.8 M-parameter model with a 256-token context) replies are repetitive "
+              "whatever the stage, and none of the models asks questions back; what instruction tuning "
+              "changes, measurably, is that the model ends its turn. LoRA trains about 4 % of the "
+              "parameters here and, at the same step budget and its default rate, moves much less: "
+              "adapters this small need more steps (not tuned here).",
+              "", "Example replies (first prompt of each language):", ""]
     for name, r in results.items():
         for language, (prompt, reply) in r["examples"].items():
             lines.append(f"- **{name}**, {language}: {prompt[:80]!r} → {reply[:160]!r}")
