@@ -109,7 +109,7 @@ def main() -> None:
         lines.append(f"| {name} | {r['end_rate']:.0%} | {r['question_rate']:.0%} |")
     lines += ["", "At this scale (a 1.8 M-parameter model with a 256-token context) replies are repetitive "
               "whatever the stage, and none of the models asks questions back; what instruction tuning "
-              "changes, measurably, is that the model ends its turn. LoRA trains about 4 % of the "
+              "changes, measurably, is that the model ends its turn. LoRA trains about 8 % of the "
               "parameters here and, at the same step budget and its default rate, moves much less: "
               "adapters this small need more steps (not tuned here).",
               "", "Example replies (first prompt of each language):", ""]
