@@ -12,6 +12,8 @@ def add_parsers(sub, command) -> None:
     _add_tokenizer(sub, command)
     _add_pretrain(sub, command)
     _add_sft(sub, command)
+    from .preference_cli import add_parsers as add_preference_parsers
+    add_preference_parsers(sub, command)  # reward (and reward score), dpo, kto
     _add_chat(sub, command)
     _add_lora(sub, command)
     _add_generate(sub, command)

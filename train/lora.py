@@ -8,7 +8,7 @@ renamed with PEFT's prefix, and `peft.PeftModel.from_pretrained` puts it onto ou
 (train/hf.py) with the same logits. `merge_lora` folds the update into W for a plain checkpoint.
 
 The model must call a wrapped projection's forward: a fused matmul that reads only
-`q_proj.weight` (model.Attention's fast path for plain nn.Linear projections) skips the adapter.
+`q_proj.weight` skips the adapter, so model.Attention may fuse q, k, v only for plain nn.Linear.
 """
 from __future__ import annotations
 

@@ -57,26 +57,25 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == self.weight.dtype == torch.float32:  # the residual stream, autocast or not
+            return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # no dtype round trips
         # Normalise in fp32, as HF does: bf16 variance loses the small activations.
-        dtype = x.dtype
-        x = x.float()
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.to(dtype)
+        return self.weight * F.rms_norm(x.float(), self.weight.shape, eps=self.eps).to(x.dtype)
 
 
 def rope_tables(config: ModelConfig, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of shape (max_seq_len, head_dim), rotate-half layout."""
+    """cos and signed sin of shape (max_seq_len, head_dim), rotate-half layout. The sin table's
+    first half is negated, so `apply_rope` needs no negation at run time."""
     half = config.head_dim // 2
     inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, half, device=device).float() / half)
     angles = torch.outer(torch.arange(config.max_seq_len, device=device).float(), inv_freq)
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    sin = angles.sin()
+    return torch.cat([angles.cos()] * 2, dim=-1), torch.cat([-sin, sin], dim=-1)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """HF's x * cos + rotate_half(x) * sin, where rotate_half(x) = (-x2, x1) = roll(x) * (-1, 1)."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin
 
 
 class KVCache:
@@ -109,18 +108,25 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, attention_mask=None, cache: KVCache | None = None):
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        h, kv = self.n_heads, self.n_kv_heads
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        if all(type(p) is nn.Linear for p in projections):
+            # One matmul for q, k and v (the weights stay three HF-named parameters): one weight
+            # cast under autocast instead of three, a few % of a bf16 step; neutral in fp32.
+            qkv = F.linear(x, torch.cat([p.weight for p in projections]))
+        else:  # a projection with its own forward (a LoRA adapter, train/lora.py) must run it
+            qkv = torch.cat([p(x) for p in projections], dim=-1)
+        qkv = qkv.view(b, t, h + 2 * kv, self.head_dim).transpose(1, 2)
+        qk, v = qkv.split([h + kv, kv], dim=1)  # split, not slices: no zero-filled gradients
+        q, k = apply_rope(qk, cos, sin).split([h, kv], dim=1)  # queries and keys rotated at once
         if cache is not None:
             k, v = cache.extend(self.layer, k, v)
-        repeat = self.n_heads // self.n_kv_heads
-        k, v = k.repeat_interleave(repeat, dim=1), v.repeat_interleave(repeat, dim=1)
+        gqa = h != kv  # SDPA shares each key/value head among h // kv query heads, no copies
         if attention_mask is None and (cache is None or t == k.shape[2]):
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1, enable_gqa=gqa)
         else:  # decoding after a prefix, or padding: build the mask explicitly
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=_mask(t, k.shape[2], attention_mask, x.device))
+            mask = _mask(t, k.shape[2], attention_mask, x.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
         return self.o_proj(y.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -157,6 +163,45 @@ class Block(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
+class ChunkedCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy over targets != -100, the value and gradient of
+    `F.cross_entropy(logits.float(), targets)`, computed 32-odd rows at a time (1 MB blocks).
+
+    Why: in eager mode F.cross_entropy on (tokens, vocab) logits makes three more tensors of
+    that size (an fp32 copy of bf16 logits, the log-softmax, a zero-filled one-hot gradient),
+    and on a CPU each fresh 64 MB tensor costs page faults as well as a pass over memory. Here
+    only the gradient is full size. torch.compile fuses the plain form just as well, so
+    `Transformer.forward` uses this in eager mode only."""
+
+    BLOCK = 2 ** 18  # elements per block: stays in cache, and malloc reuses it
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        flat, targets = logits.view(-1, logits.shape[-1]), targets.reshape(-1)
+        rows = max(1, ChunkedCrossEntropy.BLOCK // flat.shape[1])
+        logsumexp = torch.cat([torch.logsumexp(flat[i:i + rows].float(), dim=-1)
+                               for i in range(0, flat.shape[0], rows)])
+        counted = targets != -100
+        safe_targets = torch.where(counted, targets, 0)
+        target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1).float()
+        n_counted = counted.sum()
+        ctx.save_for_backward(logits, logsumexp, safe_targets, counted, n_counted)
+        return torch.where(counted, logsumexp - target_logits, 0.0).sum() / n_counted
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        logits, logsumexp, safe_targets, counted, n_counted = ctx.saved_tensors
+        flat = logits.view(-1, logits.shape[-1])
+        rows = max(1, ChunkedCrossEntropy.BLOCK // flat.shape[1])
+        weight = (grad_loss / n_counted * counted)[:, None]
+        grad = torch.empty_like(flat)
+        for i in range(0, flat.shape[0], rows):  # d loss / d logits = (softmax - one_hot) * weight
+            w = weight[i:i + rows]
+            softmax = (flat[i:i + rows].float() - logsumexp[i:i + rows, None]).exp_().mul_(w)
+            grad[i:i + rows] = softmax.scatter_add_(1, safe_targets[i:i + rows, None], -w)
+        return grad.view_as(logits), None
+
+
 class Transformer(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -185,9 +230,11 @@ class Transformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def flops_per_token(self, seq_len: int) -> int:
-        """Training FLOPs per token: 6 per parameter plus attention (PaLM appendix B)."""
+        """Training FLOPs per token: 6 per matmul weight plus attention (PaLM appendix B). An
+        untied input embedding is a lookup, not a matmul, so it does not count."""
         c = self.config
-        return 6 * self.num_params() + 12 * c.n_layers * c.dim * seq_len
+        lookup = 0 if c.tie_embeddings else self.embed_tokens.weight.numel()
+        return 6 * (self.num_params() - lookup) + 12 * c.n_layers * c.dim * seq_len
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None):
@@ -203,8 +250,22 @@ class Transformer(nn.Module):
         logits = self.lm_head(self.norm(x))
         if targets is None:
             return logits
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        if torch.compiler.is_compiling():
+            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
+        else:
+            loss = ChunkedCrossEntropy.apply(logits, targets)
         return logits, loss
+
+    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+        """The final normed hidden states (b, t, dim) that `lm_head` reads: the input of a scalar
+        head (a reward model's score, PPO's value). Whole sequences, right-padded, no cache."""
+        t = idx.shape[1]
+        if t > self.config.max_seq_len:
+            raise ValueError(f"sequence of {t} tokens exceeds max_seq_len {self.config.max_seq_len}")
+        x = self.embed_tokens(idx)
+        for block in self.layers:
+            x = block(x, self.rope_cos[:t], self.rope_sin[:t])
+        return self.norm(x)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
