@@ -1,0 +1,242 @@
+"""Training throughput: our `Transformer` vs transformers' `LlamaForCausalLM`, same architecture.
+
+    .venv/bin/python bench/train_vs_hf.py                  # all three settings, ~5 minutes on 2 cores
+    .venv/bin/python bench/train_vs_hf.py --steps 40 --settings fp32
+    .venv/bin/python bench/train_vs_hf.py --device cuda --batch 32 --seq 1024
+
+The HF model is built from our config (as tests/test_model_hf_parity.py does) and loaded with our
+weights; the script first asserts equal logits, so both sides compute the same function. Each
+timed unit is a whole training step: forward, loss (mean cross-entropy over every position),
+backward, AdamW step, zero_grad. Same batch, same dtype, same optimizer, same thread count. Our
+step and HF's alternate (and swap order every round), so a burst of load on a shared machine
+hits both; tokens/s is the median over the timed steps. Settings:
+
+- fp32: eager, float32 throughout;
+- bf16: eager, `torch.autocast(bfloat16)` around forward and loss (the trainer's default on CPU);
+- bf16+compile: the same, with both models `torch.compile`d.
+
+MFU = tokens/s * `flops_per_token(seq)` / `train.flops.measured_peak_flops` for that dtype.
+Writes the "## Training throughput vs Hugging Face" section of docs/BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchdocs import write_section  # noqa: E402
+from train.flops import measured_peak_flops, mfu  # noqa: E402
+from train.model import ModelConfig, Transformer  # noqa: E402
+
+SECTION = "## Training throughput vs Hugging Face"
+SETTINGS = {"fp32": (None, False), "bf16": (torch.bfloat16, False), "bf16+compile": (torch.bfloat16, True)}
+
+
+def hf_twin(ours: Transformer):
+    """LlamaForCausalLM with our architecture and our weights (the parity test's mapping)."""
+    import transformers
+    c = ours.config
+    hf_config = transformers.LlamaConfig(
+        vocab_size=c.vocab_size, hidden_size=c.dim, intermediate_size=c.hidden_dim,
+        num_hidden_layers=c.n_layers, num_attention_heads=c.n_heads,
+        num_key_value_heads=c.n_kv_heads, max_position_embeddings=c.max_seq_len,
+        rope_theta=c.rope_theta, rms_norm_eps=c.norm_eps, tie_word_embeddings=c.tie_embeddings,
+        attention_bias=False, mlp_bias=False)
+    hf = transformers.LlamaForCausalLM(hf_config)
+    state = {("lm_head.weight" if k == "lm_head.weight" else f"model.{k}"): v
+             for k, v in ours.state_dict().items()}
+    missing, unexpected = hf.load_state_dict(state, strict=False)
+    assert not unexpected and all("rotary" in m for m in missing), (missing, unexpected)
+    return hf
+
+
+def assert_same_function(ours, hf, idx: torch.Tensor) -> float:
+    ours.eval(), hf.eval()
+    with torch.no_grad():
+        a, b = ours(idx), hf(idx).logits
+    ours.train(), hf.train()
+    gap = (a - b).abs().max().item()
+    assert gap < 1e-4, f"logits differ by {gap}: not the same model"
+    return gap
+
+
+def ours_loss(model, inputs, targets):
+    return model(inputs, targets=targets)[1]
+
+
+def hf_loss(model, inputs, targets):
+    # shift_labels: HF's loss takes the targets as given, so both average over the same positions.
+    return model(input_ids=inputs, labels=targets, shift_labels=targets).loss
+
+
+def training_step(model, loss_fn, device: torch.device, autocast: torch.dtype | None):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+
+    def step(inputs, targets) -> float:
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = loss_fn(model, inputs, targets)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+    return step
+
+
+def timed(step, inputs, targets, device) -> float:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    loss = step(inputs, targets)
+    float(loss.detach())  # waits for the step on any device
+    sync()
+    return time.perf_counter() - start
+
+
+def machine_cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds the whole machine has been busy, of which this process), from /proc/stat;
+    None where there is no /proc. Their growth tells how much other work shared the cores."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except OSError:
+        return None
+    busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+def run_setting(name: str, config: ModelConfig, args, device: torch.device) -> dict:
+    autocast, compile_ = SETTINGS[name]
+    torch.manual_seed(0)
+    ours = Transformer(config).to(device)
+    hf = hf_twin(ours).to(device)
+    g = torch.Generator().manual_seed(1)
+    batch = torch.randint(0, config.vocab_size, (args.batch, args.seq + 1), generator=g).to(device)
+    inputs, targets = batch[:, :-1].contiguous(), batch[:, 1:].contiguous()
+    gap = assert_same_function(ours, hf, inputs[:2])
+    models = {"ours": ours, "hf": hf}
+    if compile_:
+        models = {k: torch.compile(m) for k, m in models.items()}
+    steps = {"ours": training_step(models["ours"], ours_loss, device, autocast),
+             "hf": training_step(models["hf"], hf_loss, device, autocast)}
+    compile_s = {}
+    for side, step in steps.items():  # warm-up; the first step of a compiled model compiles it
+        start = time.perf_counter()
+        for _ in range(args.warmup):
+            timed(step, inputs, targets, device)
+        compile_s[side] = time.perf_counter() - start
+    runs = {"ours": [], "hf": []}
+    cpu_before, wall_before = machine_cpu_seconds(), time.perf_counter()
+    for i in range(args.steps):
+        for side in (("ours", "hf") if i % 2 == 0 else ("hf", "ours")):
+            runs[side].append(timed(steps[side], inputs, targets, device))
+    cpu_after, wall = machine_cpu_seconds(), time.perf_counter() - wall_before
+    others = None  # share of the machine's cores that other processes used meanwhile
+    if cpu_before and cpu_after:
+        others = ((cpu_after[0] - cpu_before[0]) - (cpu_after[1] - cpu_before[1])) / (wall * os.cpu_count())
+    tokens = args.batch * args.seq
+    peak = measured_peak_flops(device, autocast or torch.float32)
+    flops = ours.flops_per_token(args.seq)
+    out = {"setting": name, "peak": peak, "gap": gap, "flops_per_token": flops, "others_busy": others}
+    for side, times in runs.items():
+        tps = [tokens / t for t in times]
+        q1, _, q3 = statistics.quantiles(tps, n=4)
+        out[side] = {"tokens_per_s": statistics.median(tps), "q1": q1, "q3": q3, "min": min(tps),
+                     "max": max(tps), "mfu": mfu(statistics.median(tps), flops, peak),
+                     "warmup_s": compile_s[side]}
+    out["ratio"] = out["ours"]["tokens_per_s"] / out["hf"]["tokens_per_s"]
+    out["best_ratio"] = out["ours"]["max"] / out["hf"]["max"]
+    return out
+
+
+def report(args, config: ModelConfig, n_params: int, results: list[dict], device) -> str:
+    import transformers
+    command = "python bench/train_vs_hf.py" + "".join(
+        f" --{k} {v}" for k, v in (("steps", args.steps), ("warmup", args.warmup),
+                                   ("threads", args.threads), ("device", args.device),
+                                   ("batch", args.batch), ("seq", args.seq))) + (
+        "" if args.settings == list(SETTINGS) else " --settings " + " ".join(args.settings))
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"{platform.processor() or platform.machine()} CPU, {args.threads} threads")
+    lines = [SECTION, "",
+             f"Measured {time.strftime('%Y-%m-%d')} on {where} (a machine shared with other work), "
+             f"torch {torch.__version__}, transformers {transformers.__version__}, Python "
+             f"{platform.python_version()}. Command: `.venv/bin/{command}`.", "",
+             f"Model: vocab {config.vocab_size}, dim {config.dim}, {config.n_layers} layers, "
+             f"{config.n_heads} heads, {config.n_kv_heads} KV heads, SwiGLU {config.hidden_dim}, "
+             f"tied embeddings {config.tie_embeddings}; {n_params / 1e6:.2f} M parameters. Batch "
+             f"{args.batch} x {args.seq} tokens. One step = forward, cross-entropy, backward, AdamW "
+             f"step, zero_grad; {args.steps} timed steps per model after {args.warmup} warm-up steps, "
+             "ours and HF alternating. Logits of the two models agree within "
+             f"{max(r['gap'] for r in results):.1e} before timing.", "",
+             "| setting | model | tokens/s (median) | interquartile range | best step | ours / HF (median, best) "
+             "| MFU (median) | measured peak | other load |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        for side, label in (("ours", "xiulian `Transformer`"), ("hf", "HF `LlamaForCausalLM`")):
+            s = r[side]
+            others = "" if r["others_busy"] is None or side == "hf" else f"{max(0.0, r['others_busy']):.0%}"
+            lines.append(f"| {r['setting']} | {label} | {s['tokens_per_s']:,.0f} | {s['q1']:,.0f}-{s['q3']:,.0f} | "
+                         f"{s['max']:,.0f} | "
+                         + (f"**{r['ratio']:.2f}x**, {r['best_ratio']:.2f}x" if side == "ours" else "")
+                         + f" | {s['mfu']:.1%} | {r['peak'] / 1e9:,.0f} GFLOP/s | {others} |")
+    lines += ["",
+              f"- MFU = tokens/s x {results[0]['flops_per_token'] / 1e6:.1f} MFLOP per token "
+              "(`Transformer.flops_per_token`: 6 per matmul weight, the untied input embedding being "
+              "a lookup, plus attention) / the peak that `train.flops.measured_peak_flops` times for "
+              "the setting's matmul dtype (fp32, or bf16 under autocast) with the same thread count.",
+              "- bf16 settings: `torch.autocast(bfloat16)` over forward and loss (weights and AdamW "
+              "state stay fp32); +compile: `torch.compile(model)` with default options for both "
+              "models" + "".join(f", warm-up (compilation included) {r['ours']['warmup_s']:.0f} s (ours) "
+                                 f"and {r['hf']['warmup_s']:.0f} s (HF)"
+                                 for r in results if r["setting"].endswith("compile")) + ".",
+              "- *other load*: the share of the machine's cores that other processes used while the "
+              "setting's steps were timed (from /proc/stat); with 2 shared cores, anything above a few "
+              "% slows both models and widens the spread, so compare ours and HF within a row pair.",
+              "- HF is called as `model(input_ids=x, labels=y, shift_labels=y)`, so its loss averages "
+              "over the same positions as ours; HF uses its default SDPA attention (with `enable_gqa`).",
+              ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per model and setting")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    config = ModelConfig(vocab_size=8192, dim=256, n_layers=4, n_heads=4, n_kv_heads=2,
+                         max_seq_len=args.seq, tie_embeddings=False)
+    n_params = Transformer(config).num_params()
+    results = []
+    for name in args.settings:
+        r = run_setting(name, config, args, device)
+        results.append(r)
+        print(f"{name}: ours {r['ours']['tokens_per_s']:,.0f} tok/s, HF {r['hf']['tokens_per_s']:,.0f} "
+              f"tok/s, ratio {r['ratio']:.2f}x (best steps {r['best_ratio']:.2f}x), MFU "
+              f"{r['ours']['mfu']:.1%} vs {r['hf']['mfu']:.1%}, other load {r['others_busy'] or 0:.0%}", flush=True)
+    section = report(args, config, n_params, results, device)
+    print(section)
+    if not args.no_docs:
+        write_section(SECTION, section)
+
+
+if __name__ == "__main__":
+    main()
