@@ -164,14 +164,15 @@ class Block(nn.Module):
 
 
 class ChunkedCrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy over targets != -100, the value and gradient of
-    `F.cross_entropy(logits.float(), targets)`, computed 32-odd rows at a time (1 MB blocks).
+    """Mean cross-entropy over targets != -100: the value and gradient of
+    `F.cross_entropy(logits.float(), targets)`, computed a block of rows at a time.
 
     Why: in eager mode F.cross_entropy on (tokens, vocab) logits makes three more tensors of
     that size (an fp32 copy of bf16 logits, the log-softmax, a zero-filled one-hot gradient),
     and on a CPU each fresh 64 MB tensor costs page faults as well as a pass over memory. Here
-    only the gradient is full size. torch.compile fuses the plain form just as well, so
-    `Transformer.forward` uses this in eager mode only."""
+    only the gradient is full size: a 7 M-parameter model's eager step runs ~5 % faster in
+    fp32 and ~25 % under bf16 autocast (docs/BENCHMARKS.md). torch.compile fuses the plain
+    form as well, so `Transformer.forward` uses this class in eager mode only."""
 
     BLOCK = 2 ** 18  # elements per block: stays in cache, and malloc reuses it
 
@@ -250,7 +251,7 @@ class Transformer(nn.Module):
         logits = self.lm_head(self.norm(x))
         if targets is None:
             return logits
-        if torch.compiler.is_compiling():
+        if torch.compiler.is_compiling():  # inductor fuses this into a pass or two
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
         else:
             loss = ChunkedCrossEntropy.apply(logits, targets)
