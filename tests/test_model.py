@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from train.model import PRESETS, KVCache, ModelConfig, Transformer, sample
 
@@ -92,3 +93,18 @@ def test_config_checks_and_presets():
     model = Transformer(ModelConfig(vocab_size=1000, **PRESETS["tiny"]))
     assert model.flops_per_token(256) > 6 * model.num_params()
     assert model.config.hidden_dim % 64 == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chunked_cross_entropy_matches_torch_with_ignored_targets(dtype):
+    from train.model import ChunkedCrossEntropy
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 700, 97, generator=g).to(dtype).requires_grad_(True)  # > one chunk
+    targets = torch.randint(0, 97, (3, 700), generator=g)
+    targets[0, :50] = -100
+    ours = ChunkedCrossEntropy.apply(logits, targets)
+    (grad_ours,) = torch.autograd.grad(ours, logits)
+    reference = F.cross_entropy(logits.float().view(-1, 97), targets.view(-1), ignore_index=-100)
+    (grad_ref,) = torch.autograd.grad(reference, logits)
+    assert torch.allclose(ours.float(), reference, atol=1e-5)
+    assert torch.allclose(grad_ours.float(), grad_ref.float(), atol=1e-6 if dtype == torch.float32 else 1e-3)
