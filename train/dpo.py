@@ -32,9 +32,9 @@ import torch.nn.functional as F
 
 from .chat import prompt_ids
 from .checkpoint import load_model, load_tokenizer, resolve
-from .loop import Trainer
+from .loop import Trainer, training_device
 from .preference_batches import (PreferenceStage, answer_ids, make_example, pair_examples, sequence_logps,
-                                 split_by_prompt, training_device)
+                                 split_by_prompt)
 from .preference_formats import load_judged, load_pairs
 from .preference_run import add_lora, read_settings, start_line, write_run_record
 from .reference import reference_logps
@@ -135,7 +135,7 @@ def judged_examples(judged, tokenizer, max_len: int, overlong: str, seed: int):
 
 
 def _attach_reference(run, model, splits, names, train_config, pad_id, progress):
-    device, autocast = training_device(train_config)
+    device, autocast, _ = training_device(train_config)
     values = reference_logps(run, model, splits, train_config.batch_size, pad_id, device, autocast, progress)
     for split, examples in splits.items():
         for example, row in zip(examples, values[split]):

@@ -112,6 +112,15 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def training_device(config: TrainConfig, dist: Distributed | None = None):
+    """(device, autocast context, bf16?) a run trains with; also for passes before the loop."""
+    dist = dist or Distributed.from_env()
+    device = dist.device if dist.world > 1 else pick_device(config.device)
+    bf16 = config.dtype == "bf16" or (config.dtype == "auto" and device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    return device, autocast, bf16
+
+
 class Trainer:
     def __init__(self, model, stage, config: TrainConfig, run_dir: str | os.PathLike,
                  tokenizer=None, run_config: dict | None = None, progress: bool = True):
@@ -120,10 +129,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.run_config = run_config or {}
         self.progress = progress and self.dist.is_main
-        self.device = self.dist.device if self.dist.world > 1 else pick_device(config.device)
-        bf16 = config.dtype == "bf16" or (config.dtype == "auto" and self.device.type == "cuda")
-        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16
-                         else nullcontext())
+        self.device, self.autocast, bf16 = training_device(config, self.dist)
         self.dtype_name = "bf16" if bf16 else "fp32"
         self.model = model.to(self.device)     # the module whose weights we save
         self.optimizer = make_optimizer(self.model, config, self.device)

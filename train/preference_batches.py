@@ -14,7 +14,6 @@ answers are cut at the end (TRL's "keep_end" for prompts), or the example is dro
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from corpus.errors import UserError
 
 from .chat import prompt_ids
+from .example_stage import ExampleStage
 from .shards import unit_hash
 
 
@@ -129,65 +129,13 @@ def split_by_prompt(items: list, config: PreferenceDataConfig) -> tuple[list, li
             [items[i] for i in sorted(held)])
 
 
-class PreferenceStage:
-    """The loop's stage for examples of two answers: a seeded order per epoch, exact resume.
-    Subclasses give the loss; `units` are examples (pairs, or judged answers for KTO)."""
-
-    def __init__(self, train: list[Example], validation: list[Example], batch_size: int,
-                 seed: int, pad_id: int):
-        if not train:
-            raise UserError("no training examples left after the validation split")
-        self.train, self.validation = train, validation
-        self.batch_size, self.seed, self.pad_id = batch_size, seed, pad_id
-        self.epoch, self.cursor = 0, 0
-        self._order = self._epoch_order(0)
-
-    def _epoch_order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.train))
-
-    def _take(self, n: int) -> list[Example]:
-        out = []
-        while len(out) < n:
-            if self.cursor >= len(self._order):
-                self.epoch, self.cursor = self.epoch + 1, 0
-                self._order = self._epoch_order(self.epoch)
-            out.append(self.train[self._order[self.cursor]])
-            self.cursor += 1
-        return out
-
-    def next_batches(self, count: int, rank: int, world: int) -> list[dict]:
-        examples = self._take(count * world * self.batch_size)
-        per_rank = count * self.batch_size
-        mine = examples[rank * per_rank:(rank + 1) * per_rank]
-        return [collate(mine[i:i + self.batch_size], self.pad_id)
-                for i in range(0, len(mine), self.batch_size)]
-
-    def validation_batches(self, rank: int, world: int):
-        mine = self.validation[rank::world]
-        for i in range(0, len(mine), self.batch_size):
-            yield collate(mine[i:i + self.batch_size], self.pad_id)
+class PreferenceStage(ExampleStage):
+    """Examples of two answers; subclasses give the loss. `units` are examples (pairs, or
+    judged answers for KTO)."""
+    collate = staticmethod(collate)
 
     @staticmethod
     def units(batch: dict) -> int:
         return int(batch["ids"].shape[0] // 2)
 
-    @staticmethod
-    def tokens(batch: dict) -> int:
-        return int(batch["lengths"].sum())
 
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "cursor": self.cursor}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.cursor = state["epoch"], state["cursor"]
-        self._order = self._epoch_order(self.epoch)
-
-
-def training_device(config) -> tuple[torch.device, object]:
-    """The device and autocast context the loop will train with (for passes before it starts)."""
-    from .distributed import Distributed
-    from .loop import pick_device
-    dist = Distributed.from_env()
-    device = dist.device if dist.world > 1 else pick_device(config.device)
-    bf16 = config.dtype == "bf16" or (config.dtype == "auto" and device.type == "cuda")
-    return device, (torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext())

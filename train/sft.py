@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from corpus.errors import UserError
 
 from .chat import render
+from .example_stage import ExampleStage
 from .checkpoint import load_model, load_tokenizer, resolve
 from .loop import TrainConfig, Trainer
 from .sft_formats import load_conversations
@@ -100,59 +101,17 @@ def token_loss(model, batch: dict) -> torch.Tensor:
     return total / (targets != -100).sum().clamp(min=1)
 
 
-class SFTStage:
-    def __init__(self, train: list[Example], validation: list[Example], batch_size: int,
-                 seed: int, pad_id: int):
-        if not train:
-            raise UserError("no training conversations left after the validation split")
-        self.train, self.validation = train, validation
-        self.batch_size, self.seed, self.pad_id = batch_size, seed, pad_id
-        self.epoch, self.cursor = 0, 0
-        self._order = self._epoch_order(0)
-
-    def _epoch_order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, epoch]).permutation(len(self.train))
-
-    def _take(self, n: int) -> list[Example]:
-        out = []
-        while len(out) < n:
-            if self.cursor >= len(self._order):
-                self.epoch, self.cursor = self.epoch + 1, 0
-                self._order = self._epoch_order(self.epoch)
-            out.append(self.train[self._order[self.cursor]])
-            self.cursor += 1
-        return out
-
-    def next_batches(self, count: int, rank: int, world: int) -> list[dict]:
-        examples = self._take(count * world * self.batch_size)
-        per_rank = count * self.batch_size
-        mine = examples[rank * per_rank:(rank + 1) * per_rank]
-        return [collate(mine[i:i + self.batch_size], self.pad_id)
-                for i in range(0, len(mine), self.batch_size)]
-
-    def validation_batches(self, rank: int, world: int):
-        mine = self.validation[rank::world]
-        for i in range(0, len(mine), self.batch_size):
-            yield collate(mine[i:i + self.batch_size], self.pad_id)
+class SFTStage(ExampleStage):
+    empty_message = "no training conversations left after the validation split"
+    collate = staticmethod(collate)
 
     @staticmethod
     def units(batch: dict) -> int:
         return int((batch["targets"] != -100).sum())
 
     @staticmethod
-    def tokens(batch: dict) -> int:
-        return int(batch["lengths"].sum())
-
-    @staticmethod
     def loss(model, batch: dict):
         return token_loss(model, batch), {}
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "cursor": self.cursor}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.cursor = state["epoch"], state["cursor"]
-        self._order = self._epoch_order(self.epoch)
 
 
 def split_validation(conversations: list[list[dict]], config: SFTDataConfig):
