@@ -11,61 +11,25 @@ questions instead of answering. Results go to docs/sft.md's "Base vs SFT vs LoRA
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
-
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import write_section  # noqa: E402
 
-from train.chat import prompt_ids, stop_ids  # noqa: E402
-from train.checkpoint import load_model, load_tokenizer  # noqa: E402
-from train.generation import stream_tokens  # noqa: E402
+from train.behaviour import behaviour, seed_task_prompts  # noqa: E402
 
 SFT = ROOT.parent / "shared" / "data" / "sft"
-SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 
 
 def held_out_prompts(per_language: int) -> list[tuple[str, str]]:
     """(language, instruction) from the seed tasks, with their first input appended."""
-    prompts = []
-    for language, name in (("en", "alpaca_seed_tasks.jsonl"), ("zh", "belle_zh_seed_tasks.jsonl")):
-        rows = [json.loads(line) for line in (SFT / name).read_text(encoding="utf-8").splitlines() if line.strip()]
-        for row in rows[:per_language]:
-            extra = (row.get("instances") or [{}])[0].get("input", "")
-            prompts.append((language, row["instruction"] + (f"\n\n{extra}" if extra else "")))
-    return prompts
-
-
-def mostly_questions(reply: str) -> bool:
-    sentences = [s.strip() for s in SENTENCE.findall(reply) if s.strip()]
-    asks = sum(s.endswith(("?", "？")) for s in sentences)
-    return bool(sentences) and asks * 2 >= len(sentences)
-
-
-@torch.no_grad()
-def behaviour(ckpt: Path, prompts, chat: bool, max_new: int) -> dict:
-    tokenizer, model = load_tokenizer(ckpt), load_model(ckpt).eval()
-    stops = stop_ids(tokenizer)
-    ended = questions = 0
-    examples = {}
-    for language, text in prompts:
-        ids = prompt_ids(tokenizer, [{"role": "user", "content": text}]) if chat else tokenizer.encode(text + "\n")
-        ids = ids[-(model.config.max_seq_len - max_new):]
-        out = list(stream_tokens(model, ids, max_new, temperature=0, stop=set()))
-        stopped_at = next((i for i, t in enumerate(out) if t in stops), None)
-        reply = tokenizer.decode(out[:stopped_at] if stopped_at is not None else out)
-        ended += stopped_at is not None
-        questions += mostly_questions(reply)
-        examples.setdefault(language, (text, reply))
-    n = len(prompts)
-    return {"end_rate": ended / n, "question_rate": questions / n, "examples": examples}
+    return [(language, prompt) for language, name in (("en", "alpaca_seed_tasks.jsonl"),
+                                                      ("zh", "belle_zh_seed_tasks.jsonl"))
+            for prompt in seed_task_prompts(SFT / name, per_language)]
 
 
 def xiulian(*args) -> None:
@@ -91,9 +55,9 @@ def main() -> None:
     xiulian("sft", "--init", args.base, "--data", *data, "-o", runs["LoRA (rank 16)"], "--config", config,
             "--max-steps", args.steps, "--lora-rank", "16", "-q")
     prompts = held_out_prompts(args.per_language)
-    results = {"base (pretrained only)": behaviour(args.base, prompts, chat=False, max_new=args.max_new_tokens)}
+    results = {"base (pretrained only)": behaviour(args.base, prompts, chat=False, max_new_tokens=args.max_new_tokens)}
     for name, run in runs.items():
-        results[name] = behaviour(run, prompts, chat=True, max_new=args.max_new_tokens)
+        results[name] = behaviour(run, prompts, chat=True, max_new_tokens=args.max_new_tokens)
     lines = [
         f"Command: `.venv/bin/python bench/sft_behaviour.py --base {args.base} --steps {args.steps}` — "
         f"{len(prompts)} held-out instructions ({args.per_language} Alpaca seed tasks in English, "

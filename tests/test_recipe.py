@@ -1,0 +1,68 @@
+"""`xiulian recipe run`: the tiny recipe end to end, resuming, and the results page it writes."""
+import json
+from pathlib import Path
+
+import pytest
+
+from corpus.errors import UserError
+from tests.conftest import ROOT, run_cli
+from train.recipe import load_recipe, options, stage_commands
+from train.recipe_report import publish
+
+
+def test_a_stage_table_becomes_the_options_of_its_command():
+    table = {"max_steps": 40, "data": ["a.json", "b.json"], "quiet": True, "compile": False, "lr": 3e-4}
+    assert options(table) == ["--max-steps", "40", "--data", "a.json", "b.json", "--quiet", "--lr", "0.0003"]
+
+
+def test_stages_are_wired_to_the_outputs_before_them(tmp_path):
+    recipe = load_recipe(ROOT / "data" / "recipes" / "tiny.toml")
+    commands = stage_commands(recipe, tmp_path)
+    assert commands["pretrain"][:5] == ["pretrain", "--data", str(tmp_path / "clean" / "shards"),
+                                        "--tokenizer", str(tmp_path / "tokenizer")]
+    assert commands["sft_lora"][1:3] == ["--init", str(tmp_path / "pretrain")]
+    assert "data/recipes/tiny/sft.jsonl" in commands["sft_lora"]  # LoRA SFT reuses [sft] data
+    assert commands["dpo"][1:3] == ["--init", str(tmp_path / "sft")]
+
+
+def test_unknown_tables_are_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pretrian]\nmax_steps = 3\n")
+    with pytest.raises(UserError, match="unknown table.*pretrian"):
+        load_recipe(bad)
+
+
+def test_publishing_replaces_only_its_own_section(tmp_path):
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "a.png").write_bytes(b"png")
+    page = out / "RESULTS.md"
+    target = tmp_path / "docs" / "RESULTS.md"
+    target.parent.mkdir()
+    target.write_text("# Results\n\nIntro kept as written.\n")
+    for number in (1, 2):
+        page.write_text(f"## Run {number}\n\n![a](figures/a.png)\n")
+        publish(page, target, "tiny")
+    text = target.read_text()
+    assert text.count("<!-- recipe:tiny -->") == 1 and "## Run 2" in text and "## Run 1" not in text
+    assert "Intro kept as written." in text and "](img/results/tiny/a.png)" in text
+    assert (tmp_path / "docs" / "img" / "results" / "tiny" / "a.png").is_file()
+
+
+def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
+    out = tmp_path / "tiny"
+    first = run_cli("recipe", "run", "data/recipes/tiny.toml", "-o", out)
+    assert "$ xiulian pretrain --data" in first.stdout  # each stage shows the command it runs
+    state = json.loads((out / "recipe.json").read_text())
+    assert set(state["done"]) >= {"clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "dpo"}
+    page = (out / "RESULTS.md").read_text()
+    for heading in ("Cleaning: the funnel", "Pretraining", "does the model answer and stop?",
+                    "Reward model", "DPO"):
+        assert heading in page
+    for figure in Path(out / "figures").glob("*.png"):
+        assert f"figures/{figure.name}" in page
+    assert (out / "figures" / "cleaning_funnel.png").stat().st_size > 1000
+    manifest = json.loads((out / "clean" / "manifest.json").read_text())
+    assert f"{manifest['counts']['read']:,} records read" in page  # numbers come from the outputs
+    again = run_cli("recipe", "run", "data/recipes/tiny.toml", "-o", out)
+    assert again.stdout.count("done earlier") == len(state["done"])
