@@ -41,13 +41,15 @@ def mostly_questions(reply: str) -> bool:
 
 
 @torch.no_grad()
-def behaviour(checkpoint, prompts: list[tuple[str, str]], chat: bool, max_new_tokens: int) -> dict:
+def behaviour(checkpoint, prompts: list[tuple[str, str]], chat: bool, max_new_tokens: int,
+              keep_replies: bool = False) -> dict:
     """{"end_rate", "question_rate", "examples": {language: (prompt, reply)}} over (language,
-    instruction) prompts, greedy."""
+    instruction) prompts, greedy; with `keep_replies`, also "replies", every one in order."""
     tokenizer, model = load_tokenizer(checkpoint), load_model(checkpoint).eval()
     stops = stop_ids(tokenizer)
     ended = questions = 0
     examples: dict[str, tuple[str, str]] = {}
+    replies = []
     for language, text in prompts:
         ids = (prompt_ids(tokenizer, [{"role": "user", "content": text}]) if chat
                else tokenizer.encode(text + "\n"))
@@ -58,5 +60,7 @@ def behaviour(checkpoint, prompts: list[tuple[str, str]], chat: bool, max_new_to
         ended += stopped_at is not None
         questions += mostly_questions(reply)
         examples.setdefault(language, (text, reply))
+        replies.append(reply)
     n = max(len(prompts), 1)
-    return {"end_rate": ended / n, "question_rate": questions / n, "examples": examples}
+    result = {"end_rate": ended / n, "question_rate": questions / n, "examples": examples}
+    return {**result, "replies": replies} if keep_replies else result

@@ -35,6 +35,9 @@ def write_results(recipe: dict, recipe_path: Path, out: Path, state: dict) -> Pa
     sections = [_cleaning, _pretraining, _behaviour, _reward, _dpo, _ppo, _best_of_n]
     for section in sections:
         lines += section(recipe, evaluate, out, figures, cmd)
+    if evaluate.get("experiments"):
+        from .experiments import run_experiments
+        lines += run_experiments(evaluate["experiments"], recipe, out, figures)
     page = out / "RESULTS.md"
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if evaluate.get("publish"):

@@ -1,0 +1,183 @@
+"""The lecture's claims as small controlled experiments on our own models.
+
+Each experiment changes one thing against the recipe's own run (the same corpus, tokenizer,
+checkpoints and budgets), measures the difference, and returns its section of the results page.
+They run in the recipe's `evaluate` stage when `[evaluate] experiments` names them; their
+outputs go to OUT/experiments/NAME/, and each `xiulian` command they run is printed and written
+beside its numbers, so each can be replayed by hand.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from corpus.errors import UserError
+
+
+def xiulian(args: list) -> str:
+    """Run one `xiulian` command in-process (it resumes if already done); returns its text."""
+    from corpus.cli import main
+    args = [str(a) for a in args]
+    line = "xiulian " + shlex.join(args)
+    print(f"  $ {line}", flush=True)
+    if main(args):
+        raise UserError(f"experiment command failed: {line}")
+    return line
+
+
+def run_experiments(names: list[str], recipe: dict, out: Path, figures: Path) -> list[str]:
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise UserError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
+    lines = ["### The lecture's claims, measured", ""]
+    for name in names:
+        print(f"[experiment] {name}", flush=True)
+        work = out / "experiments" / name
+        work.mkdir(parents=True, exist_ok=True)
+        lines += EXPERIMENTS[name](recipe, out, work, figures)
+    return lines
+
+
+def _texts_by_language(shards: Path) -> dict[str, list[str]]:
+    import pyarrow.parquet as pq
+    texts: dict[str, list[str]] = {}
+    for file in sorted(shards.glob("*.parquet")):
+        table = pq.read_table(file, columns=["text", "language"]).to_pydict()
+        for text, language in zip(table["text"], table["language"]):
+            texts.setdefault(language, []).append(text)
+    return texts
+
+
+def tokens_per_character(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
+    """Our tokenizer (trained on the mixed corpus) against a byte-level BPE of the same size
+    trained on its English documents only: characters per token on each language's text."""
+    from .tokenizer import Tokenizer, train_tokenizer
+    ours = Tokenizer(out / "tokenizer")
+    texts = _texts_by_language(out / "clean" / "shards")
+    if not texts.get("en") or not texts.get("zh"):
+        raise UserError("tokens_per_character needs English and Chinese documents in the cleaned corpus")
+    english_only = work / "tokenizer_en"
+    if not (english_only / "tokenizer.json").is_file():
+        train_tokenizer(iter(texts["en"]), english_only, ours.vocab_size, progress=False)
+    other = Tokenizer(english_only)
+    rows, results = [], {}
+    for label, tokenizer in (("ours (mixed corpus)", ours), ("English-only BPE", other)):
+        results[label] = {}
+        for language in ("en", "zh"):
+            characters = sum(len(t) for t in texts[language])
+            tokens = sum(len(tokenizer.encode(t)) for t in texts[language])
+            results[label][language] = characters / tokens
+        rows.append(f"| {label} | {results[label]['en']:.2f} | {results[label]['zh']:.2f} |")
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    en_chars = sum(map(len, texts["en"]))
+    zh_chars = sum(map(len, texts["zh"]))
+    ratio = results["ours (mixed corpus)"]["zh"] / results["English-only BPE"]["zh"]
+    return ["#### Tokens per character", "",
+            f"Both tokenizers have {ours.vocab_size:,} tokens; the English-only one is trained on the "
+            "cleaned corpus's English documents alone (`train.tokenizer.train_tokenizer`, as `xiulian "
+            "tokenizer train` does). Measured on all cleaned documents of each language "
+            f"({en_chars:,} English and {zh_chars:,} Chinese characters).", "",
+            "| tokenizer | English characters per token | Chinese characters per token |",
+            "|---|---|---|", *rows, "",
+            f"An English-only vocabulary spends {1 / results['English-only BPE']['zh']:.2f} tokens on a "
+            f"Chinese character (the lecture: one Chinese character often costs ChatGPT two or three); "
+            f"trained on both languages, ours packs {ratio:.1f}× as much Chinese text into each token.", ""]
+
+
+def _with(command: list[str], **replace) -> list[str]:
+    """A recipe stage's command with some options' values replaced (`init="x"`, `data=[...]`)."""
+    command = list(command)
+    for name, value in replace.items():
+        flag = "-o" if name == "output" else "--" + name.replace("_", "-")
+        at = command.index(flag)
+        end = at + 1
+        while end < len(command) and not command[end].startswith("-"):
+            end += 1
+        command[at + 1:end] = value if isinstance(value, list) else [str(value)]
+    return command
+
+
+def _stage(recipe: dict, out: Path, name: str) -> list[str]:
+    from .recipe import stage_commands
+    commands = stage_commands(recipe, out)
+    if name not in commands:
+        raise UserError(f"this experiment needs the recipe's [{name}] stage")
+    return commands[name]
+
+
+def _prompts(recipe: dict, languages=("en", "zh")) -> list[tuple[str, str]]:
+    from .behaviour import seed_task_prompts
+    evaluate = recipe.get("evaluate", {})
+    return [(language, p) for language, path in evaluate.get("prompts", {}).items() if language in languages
+            for p in seed_task_prompts(path, evaluate.get("per_language", 20))]
+
+
+def _final_val(run: Path) -> dict:
+    from .plots import read_metrics
+    val = [r for r in read_metrics(run) if "val_loss" in r]
+    return val[-1] if val else {}
+
+
+def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
+    """The same SFT data and steps from the pretrained checkpoint and from random weights."""
+    import torch
+    from .behaviour import behaviour
+    from .checkpoint import load_model, load_tokenizer, save
+    from .model import Transformer
+    random_init = work / "random_init"
+    if not (random_init / "config.json").is_file():
+        torch.manual_seed(0)
+        save(random_init, Transformer(load_model(out / "pretrain").config), load_tokenizer(out / "pretrain"))
+    line = xiulian(_with(_stage(recipe, out, "sft"), init=random_init, output=work / "sft_from_random"))
+    runs = {"from the pretrained checkpoint": out / "sft", "from random weights": work / "sft_from_random"}
+    max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
+    prompts = _prompts(recipe)
+    rows = []
+    for label, run in runs.items():
+        val, acts = _final_val(run), behaviour(run, prompts, True, max_new)
+        rows.append(f"| {label} | {val.get('val_loss', float('nan')):.3f} | {acts['end_rate']:.0%} | "
+                    f"{_quote(acts['examples'].get('en', ('', ''))[1])} |")
+    return ["#### Pretrained parameters are the key to fine-tuning", "",
+            f"The recipe's SFT, once more from random weights: `{line}`.", "",
+            "| SFT started | held-out SFT loss | ends its turn | first English reply |", "|---|---|---|---|",
+            *rows, ""]
+
+
+def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
+    """SFT on English instructions only; does the model then answer Chinese ones in Chinese, and stop?"""
+    from .behaviour import behaviour
+    data = recipe.get("evaluate", {}).get("cross_lingual_data")
+    if not data:
+        raise UserError("cross_lingual needs [evaluate] cross_lingual_data: English-only SFT files")
+    line = xiulian(_with(_stage(recipe, out, "sft"), data=data, output=work / "sft_english_only"))
+    prompts = _prompts(recipe, ("zh",))
+    max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
+    rows = []
+    for label, run, chat in (("base (pretrained, no SFT)", out / "pretrain", False),
+                             ("SFT on English only", work / "sft_english_only", True),
+                             ("SFT on English and Chinese (the recipe's)", out / "sft", True)):
+        acts = behaviour(run, prompts, chat, max_new, keep_replies=True)
+        chinese = sum(_mostly_chinese(r) for r in acts["replies"]) / len(prompts)
+        rows.append(f"| {label} | {acts['end_rate']:.0%} | {chinese:.0%} | {_quote(acts['examples']['zh'][1])} |")
+    return ["#### Cross-lingual transfer", "",
+            f"SFT with the recipe's settings on English instructions only: `{line}`; then "
+            f"{len(prompts)} held-out Chinese instructions, greedy.", "",
+            "| model | ends its turn | answers mostly in Chinese | first reply |", "|---|---|---|---|", *rows, ""]
+
+
+def _mostly_chinese(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum("\u4e00" <= c <= "\u9fff" for c in letters) * 2 >= len(letters)
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[:limit] + "…").replace("|", "\\|")
+
+
+EXPERIMENTS = {
+    "tokens_per_character": tokens_per_character,
+    "pretrained_vs_random": pretrained_vs_random,
+    "cross_lingual": cross_lingual,
+}
