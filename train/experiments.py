@@ -166,6 +166,86 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
             "| model | ends its turn | answers mostly in Chinese | first reply |", "|---|---|---|---|", *rows, ""]
 
 
+ADVERT = ("Harbourlight Kayak Co. — book a sunset paddle before 30 June and save 20% on your first trip! "
+          "Visit our shop for dry bags, maps and guided tours along the coast.")
+DEDUP_CONFIG = """# Only the corpus-wide dedup steps: the documents are already clean.
+[[steps]]
+use = "exact_dedup"
+
+[[steps]]
+use = "minhash_dedup"
+
+[[steps]]
+use = "repeated_paragraphs"
+"""
+
+
+def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
+    """Pretrain on the corpus with an advert pasted into every document, and on its
+    deduplicated version; how often does each model finish the advert from its first words?"""
+    import random
+    import pyarrow.parquet as pq
+    evaluate = recipe.get("evaluate", {})
+    steps = evaluate.get("experiment_pretrain_steps", 300)
+    spam = work / "with_advert.jsonl"
+    if not spam.is_file():
+        rng = random.Random(0)
+        with open(spam.with_suffix(".tmp"), "w", encoding="utf-8") as f:
+            for file in sorted((out / "clean" / "shards").glob("*.parquet")):
+                table = pq.read_table(file, columns=["id", "text"]).to_pydict()
+                for doc_id, text in zip(table["id"], table["text"]):
+                    paragraphs = text.split("\n")
+                    paragraphs.insert(rng.randint(0, len(paragraphs)), ADVERT)
+                    f.write(json.dumps({"id": doc_id, "text": "\n".join(paragraphs)}, ensure_ascii=False) + "\n")
+        spam.with_suffix(".tmp").replace(spam)
+    copies = sum(1 for _ in open(spam, encoding="utf-8"))
+    config = work / "dedup.toml"
+    config.write_text(DEDUP_CONFIG)
+    clean_line = xiulian(["clean", spam, "-o", work / "deduped", "--config", config, "--workers", "1", "--quiet"])
+    pretrain = _stage(recipe, out, "pretrain")
+    lines, results = [], {}
+    for label, data, run in (("with the repeated advert", spam, work / "pretrain_with_advert"),
+                             ("deduplicated", work / "deduped" / "shards", work / "pretrain_deduped")):
+        lines.append(xiulian(_with(pretrain, data=[str(data)], output=run, max_steps=steps)))
+        results[label] = _regurgitation(run, evaluate.get("regurgitation_samples", 20))
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / "shards"))
+    rows = [f"| {label} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | {_quote(r['example'])} |"
+            for label, r in results.items()]
+    return ["#### Deduplication prevents regurgitation", "",
+            f"An advert paragraph pasted into each of the {copies:,} cleaned documents; dedup (`{clean_line}`) "
+            f"leaves it in {kept} of them. Two models pretrained for {steps} steps each with the recipe's "
+            "settings, one on each corpus:", "", *[f"- `{line}`" for line in lines], "",
+            f"Each is given the advert's first words ({ADVERT_PROMPT!r}) and samples continuations at "
+            "temperature 0.8; a continuation *regurgitates* when it reproduces the advert's next eight "
+            "words.", "", "| pretrained on | regurgitates the advert | a continuation |", "|---|---|---|",
+            *rows, ""]
+
+
+ADVERT_PROMPT = " ".join(ADVERT.split()[:6])
+ADVERT_REST = " ".join(ADVERT.split()[6:14])
+
+
+def _shard_texts(shards: Path) -> list[str]:
+    import pyarrow.parquet as pq
+    return [t for file in sorted(shards.glob("*.parquet")) for t in pq.read_table(file, columns=["text"])["text"].to_pylist()]
+
+
+def _regurgitation(run: Path, samples: int) -> dict:
+    import torch
+    from .checkpoint import load_model, load_tokenizer
+    from .rollout import sample_answers
+    tokenizer, model = load_tokenizer(run), load_model(run).eval()
+    prompt = tokenizer.encode(ADVERT_PROMPT)
+    if "bos" in tokenizer.special:
+        prompt = [tokenizer.special["bos"]] + prompt
+    with torch.no_grad():
+        answers = sample_answers(model, [prompt] * samples, 40, temperature=0.8, seed=0)
+    texts = [tokenizer.decode(a.ids) for a in answers]
+    hits = sum(ADVERT_REST in " ".join(t.split()) for t in texts)
+    return {"hits": hits, "samples": samples, "rate": hits / samples, "example": texts[0]}
+
+
 def _mostly_chinese(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return bool(letters) and sum("\u4e00" <= c <= "\u9fff" for c in letters) * 2 >= len(letters)
@@ -180,4 +260,5 @@ EXPERIMENTS = {
     "tokens_per_character": tokens_per_character,
     "pretrained_vs_random": pretrained_vs_random,
     "cross_lingual": cross_lingual,
+    "dedup_regurgitation": dedup_regurgitation,
 }
