@@ -166,6 +166,77 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
             "| model | ends its turn | answers mostly in Chinese | first reply |", "|---|---|---|---|", *rows, ""]
 
 
+def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
+    """Pretrain with the recipe's source/tier weights and with uniform sampling, equal steps and
+    tokens; compare their loss on held-out documents of the up-weighted (clean prose) sources."""
+    from .data import DataConfig, _choose_validation
+    from .evaluate import evaluate_files
+    from .shards import find_files, read_docs
+    pretrain = _stage(recipe, out, "pretrain")
+    config = _pretrain_config(pretrain)
+    data = config.get("data", {})
+    weighted = {s for s, w in data.get("source_weights", {}).items() if w > 1}
+    if not weighted:
+        raise UserError("quality_weighting needs a [pretrain] config whose [data] source_weights "
+                        "weights some source above 1")
+    uniform = _write_config(work / "uniform.toml", {**config, "data": {
+        k: v for k, v in data.items() if k not in ("source_weights", "tier_weights")}})
+    steps = recipe.get("evaluate", {}).get("experiment_pretrain_steps", 300)
+    shards = str(out / "clean" / "shards")
+    lines = []
+    runs = {"weighted (the recipe's)": work / "pretrain_weighted", "uniform": work / "pretrain_uniform"}
+    lines.append(xiulian(_with(pretrain, output=runs["weighted (the recipe's)"], max_steps=steps)))
+    lines.append(xiulian(_with(pretrain, config=uniform, output=runs["uniform"], max_steps=steps)))
+    files = find_files([shards])
+    held_out = _choose_validation(files, DataConfig(**{k: v for k, v in data.items()
+                                                      if k in ("val_fraction", "max_val_docs", "split_seed")}))
+    prose = work / "held_out_prose.jsonl"
+    with open(prose, "w", encoding="utf-8") as f:
+        for path in files:
+            for batch in read_docs(path):
+                for doc in batch:
+                    if doc.id in held_out and doc.source in weighted:
+                        f.write(json.dumps({"id": doc.id, "text": doc.text}, ensure_ascii=False) + "\n")
+    rows, results = [], {}
+    for label, run in runs.items():
+        result = evaluate_files(str(run), [str(prose)])
+        results[label] = {"prose_loss": result["loss"], "bits_per_byte": result["bits_per_byte"],
+                          "val_loss_all_sources": _final_val(run).get("val_loss")}
+        rows.append(f"| {label} | {result['loss']:.4f} | {result['bits_per_byte']:.4f} | "
+                    f"{results[label]['val_loss_all_sources']:.4f} |")
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    weights_text = ", ".join(f"{name} ×{data['source_weights'][name]:g}" for name in sorted(weighted))
+    return ["#### High-quality text seen more often", "",
+            f"Two pretraining runs of {steps} steps (the same tokens), with the recipe's source weights "
+            f"({weights_text}) and with every "
+            "source weighted 1:", "", *[f"- `{line}`" for line in lines], "",
+            f"Loss on the up-weighted sources' held-out documents ({sum(1 for _ in open(prose))} documents "
+            "never trained on), and on the held-out documents of all sources:", "",
+            "| sampling | loss on held-out prose | bits per byte | loss on all held-out |", "|---|---|---|---|",
+            *rows, ""]
+
+
+def _pretrain_config(pretrain: list[str]) -> dict:
+    """The recipe's pretraining config file as a dict ({} when it has none)."""
+    import tomllib
+    if "--config" not in pretrain:
+        return {}
+    return tomllib.loads(Path(pretrain[pretrain.index("--config") + 1]).read_text())
+
+
+def _write_config(path: Path, config: dict) -> Path:
+    """A pretraining config (tables of scalars and flat inline tables) as TOML."""
+    def value(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)  # strings, numbers and booleans read back the same in TOML
+    lines = []
+    for table, values in config.items():
+        lines += [f"[{table}]", *(f"{k} = {value(v)}" for k, v in values.items()), ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
 ADVERT = ("Harbourlight Kayak Co. — book a sunset paddle before 30 June and save 20% on your first trip! "
           "Visit our shop for dry bags, maps and guided tours along the coast.")
 DEDUP_CONFIG = """# Only the corpus-wide dedup steps: the documents are already clean.
@@ -203,10 +274,18 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
     config.write_text(DEDUP_CONFIG)
     clean_line = xiulian(["clean", spam, "-o", work / "deduped", "--config", config, "--workers", "1", "--quiet"])
     pretrain = _stage(recipe, out, "pretrain")
+    # No validation split: holding out documents would drop every training document that shares
+    # the advert with one of them, as a leak (train/data.py), which is the point of the holdout.
+    config = _pretrain_config(pretrain)
+    no_validation = _write_config(work / "pretrain.toml", {**config, "data": {
+        **config.get("data", {}), "val_fraction": 0.0}})
+    if "--config" not in pretrain:
+        pretrain += ["--config", "-"]
     lines, results = [], {}
     for label, data, run in (("with the repeated advert", spam, work / "pretrain_with_advert"),
                              ("deduplicated", work / "deduped" / "shards", work / "pretrain_deduped")):
-        lines.append(xiulian(_with(pretrain, data=[str(data)], output=run, max_steps=steps)))
+        lines.append(xiulian(_with(pretrain, data=[str(data)], output=run, max_steps=steps,
+                                   config=no_validation)))
         results[label] = _regurgitation(run, evaluate.get("regurgitation_samples", 20))
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / "shards"))
@@ -261,4 +340,5 @@ EXPERIMENTS = {
     "pretrained_vs_random": pretrained_vs_random,
     "cross_lingual": cross_lingual,
     "dedup_regurgitation": dedup_regurgitation,
+    "quality_weighting": quality_weighting,
 }

@@ -83,13 +83,13 @@ def _pretraining(recipe, evaluate, out, figures, cmd) -> list[str]:
     plot = figures / "pretrain_loss.png"
     shutil.copyfile(out / "pretrain" / "loss.png", plot)
     tokens = sum(r.get("tokens", 0) for r in train)
-    text = [f"### Pretraining", "", cmd("pretrain"), "",
+    text = ["### Pretraining", "", cmd("pretrain"), "",
             f"{train[-1]['step']:,} steps, {tokens:,} tokens (from `metrics.jsonl`; a resumed run "
             "logs each step once)."]
     if val:
-        text.append(f" Validation loss {val[0]['val_loss']:.3f} at step {val[0]['step']} → "
-                    f"{val[-1]['val_loss']:.3f} at step {val[-1]['step']} (perplexity "
-                    f"{val[-1]['val_ppl']:.1f}), on documents held out of training.")
+        text[-1] += (f" Validation loss {val[0]['val_loss']:.3f} at step {val[0]['step']} → "
+                     f"{val[-1]['val_loss']:.3f} at step {val[-1]['step']} (perplexity "
+                     f"{val[-1]['val_ppl']:.1f}), on documents held out of training.")
     return [*text, "", _figure(plot, "pretraining loss"), ""]
 
 
