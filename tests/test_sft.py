@@ -126,3 +126,13 @@ def test_lora_trains_under_two_percent_of_a_base_size_model():
     trainable, total = trainable_parameters(model)
     assert trainable / total < 0.02
     assert all(("lora_" in n) == p.requires_grad for n, p in model.named_parameters())
+
+
+def test_a_one_line_jsonl_file_is_one_record(tmp_path):
+    from train.sft_formats import read_records
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"prompt": "Hi", "answers": ["Hello!", "Go away."]}) + "\n")
+    assert list(read_records(str(one))) == [{"prompt": "Hi", "answers": ["Hello!", "Go away."]}]
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"version": 1, "data": [{"instruction": "a"}, {"instruction": "b"}]}))
+    assert [r["instruction"] for r in read_records(str(wrapped))] == ["a", "b"]

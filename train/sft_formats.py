@@ -48,8 +48,12 @@ def read_records(path: str) -> Iterator[dict]:
     if isinstance(data, list):
         yield from data
         return
-    if isinstance(data, dict):  # {"data": [...]} or similar: the first list inside; else one record
-        yield from next((v for v in data.values() if isinstance(v, list)), [data])
+    if isinstance(data, dict):
+        # A one-line JSONL file is one record; a JSON object wrapping records ({"data": [...]})
+        # gives its first list of objects; any other object is one record.
+        wrapped = [] if path.removesuffix(".gz").endswith(".jsonl") else [
+            v for v in data.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+        yield from wrapped[0] if wrapped else [data]
         return
     lines = [line for line in text.splitlines() if line.strip()]
     parsed = 0

@@ -1,0 +1,75 @@
+"""Prompts for sampling (best-of-N, PPO): conversations that end with a user turn.
+
+Accepted per record, in JSON/JSONL files (.gz ok, as in sft_formats.read_records):
+- `{"prompt": "text"}` or `{"prompt": [{"role", "content"}, ...]}` (preference files' prompts too);
+- Alpaca `instruction` (+ `input`, `system`, `history`), any `output` ignored;
+- `messages` (OpenAI) or `conversations` (ShareGPT): a trailing assistant reply is dropped, so SFT
+  files serve as prompt files.
+A `.txt` file holds one prompt per line. Records in no known shape are counted by reason, never
+silently dropped.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from collections import Counter
+
+from corpus.errors import UserError
+
+from .sft_formats import Skipped, _from_alpaca, _from_messages, _from_sharegpt, read_records
+
+
+def record_to_prompt(record) -> list[dict]:
+    """One record as messages ending with a user turn, or raise Skipped."""
+    if not isinstance(record, dict) or record.get("__broken__"):
+        raise Skipped("not a JSON object")
+    if "prompt" in record:
+        prompt = record["prompt"]
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else _from_messages(prompt)
+    elif "instruction" in record:
+        messages = _from_alpaca({**record, "output": ""})[:-1]
+    elif "messages" in record:
+        messages = _from_messages(record["messages"])
+    elif "conversations" in record:
+        messages = _from_sharegpt(record["conversations"], record.get("system"))
+    else:
+        raise Skipped("unknown format (no prompt, instruction, messages or conversations)")
+    if messages and messages[-1]["role"] == "assistant":
+        messages = messages[:-1]
+    if not messages or messages[-1]["role"] != "user":
+        raise Skipped("does not end with a user turn")
+    if not messages[-1]["content"].strip():
+        raise Skipped("empty prompt")
+    return messages
+
+
+def read_prompts(paths: list[str]) -> tuple[list[list[dict]], Counter]:
+    """All usable prompts in `paths` (message lists, file order), and skipped records by reason."""
+    prompts, skipped = [], Counter()
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UserError(f"no such file: {path}")
+        name = os.path.basename(path)
+        if path.endswith((".txt", ".txt.gz")):
+            for line in _text_lines(path):
+                if line.strip():
+                    prompts.append([{"role": "user", "content": line.strip()}])
+            continue
+        for record in read_records(path):
+            try:
+                prompts.append(record_to_prompt(record))
+            except Skipped as reason:
+                skipped[f"{name}: {reason}"] += 1
+    if not prompts:
+        raise UserError("no usable prompts in " + ", ".join(paths)
+                        + (f" (skipped: {dict(skipped)})" if skipped else ""))
+    return prompts, skipped
+
+
+def _text_lines(path: str) -> list[str]:
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as f:
+            return f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
