@@ -329,3 +329,15 @@ def test_missing_options_and_bad_data_are_one_line_errors(xiulian, base_run, tmp
     (tmp_path / "sft.json").write_text(json.dumps([{"instruction": "Hi", "output": "Hello"}]))
     assert xiulian("dpo", "--init", base_run, "--data", tmp_path / "sft.json", "-o", tmp_path / "run", "-q") == 2
     assert "no usable preference pairs" in capsys.readouterr().err
+
+
+def test_max_train_keeps_a_stable_part_of_the_training_prompts_and_the_same_validation():
+    from train.preference_batches import PreferenceDataConfig, split_by_prompt
+    pairs = [PreferencePair([{"role": "user", "content": f"question {i}"}], "yes", "no") for i in range(200)]
+    train, validation = split_by_prompt(pairs, PreferenceDataConfig())
+    small_train, small_validation = split_by_prompt(pairs, PreferenceDataConfig(max_train=30))
+    assert small_validation == validation and len(train) + len(validation) == 200
+    assert len(small_train) == 30 and all(p in train for p in small_train)
+    assert split_by_prompt(pairs, PreferenceDataConfig(max_train=30))[0] == small_train  # stable
+    with pytest.raises(UserError):
+        PreferenceDataConfig(max_train=0)

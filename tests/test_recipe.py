@@ -54,10 +54,11 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
     first = run_cli("recipe", "run", "data/recipes/tiny.toml", "-o", out)
     assert "$ xiulian pretrain --data" in first.stdout  # each stage shows the command it runs
     state = json.loads((out / "recipe.json").read_text())
-    assert set(state["done"]) >= {"clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "dpo"}
+    assert set(state["done"]) >= {"clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "reward_proxy",
+                                  "dpo", "ppo"}
     page = (out / "RESULTS.md").read_text()
     for heading in ("Cleaning: the funnel", "Pretraining", "does the model answer and stop?",
-                    "Reward model", "DPO", "Tokens per character", "Pretrained parameters are the key",
+                    "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Pretrained parameters are the key",
                     "Cross-lingual transfer", "Deduplication prevents regurgitation", "High-quality text"):
         assert heading in page
     for figure in Path(out / "figures").glob("*.png"):

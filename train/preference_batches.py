@@ -34,8 +34,11 @@ class PreferenceDataConfig:
     max_val: int = 500
     overlong: str = "truncate"   # longer than the context: "truncate" it, or "drop" it
     split_seed: int = 0
+    max_train: int | None = None  # train on only this many items (a stable sample): a proxy RM
 
     def __post_init__(self):
+        if self.max_train is not None and self.max_train < 1:
+            raise UserError("[data] max_train must be at least 1")
         if self.overlong not in ("truncate", "drop"):
             raise UserError("[data] overlong must be 'truncate' or 'drop'")
         if not 0 <= self.val_fraction < 1:
@@ -125,8 +128,10 @@ def split_by_prompt(items: list, config: PreferenceDataConfig) -> tuple[list, li
     keyed = [(unit_hash(json.dumps(item.prompt, ensure_ascii=False, sort_keys=True), config.split_seed), i)
              for i, item in enumerate(items)]
     held = {i for h, i in sorted(keyed)[:config.max_val] if h < config.val_fraction}
-    return ([item for i, item in enumerate(items) if i not in held],
-            [items[i] for i in sorted(held)])
+    train = [i for h, i in sorted(keyed, reverse=True) if i not in held]  # highest hashes first
+    if config.max_train is not None:
+        train = train[:config.max_train]
+    return [items[i] for i in sorted(train)], [items[i] for i in sorted(held)]
 
 
 class PreferenceStage(ExampleStage):

@@ -15,8 +15,11 @@ changed runs again. Stages, in order — a recipe leaves out the ones it does no
     sft        xiulian sft --init OUT/pretrain --data ... -o OUT/sft
     sft_lora   xiulian sft --init OUT/pretrain --data ... -o OUT/sft_lora --lora-rank R
     reward     xiulian reward --init OUT/sft --data ... -o OUT/reward
+    reward_proxy  the same on a small part of the data ([data] max_train in its --config): the
+               proxy of the reward-hacking measurement, where OUT/reward plays the gold judge
     dpo        xiulian dpo --init OUT/sft --data ... -o OUT/dpo
     ppo        xiulian ppo --init OUT/sft --reward OUT/reward --prompts ... -o OUT/ppo
+               (with reward_proxy: --reward OUT/reward_proxy --gold-reward OUT/reward)
     evaluate   the results page, OUT/RESULTS.md (train/recipe_report.py)
 
 Relative paths are relative to the directory the recipe runs from (the project root for the
@@ -34,8 +37,8 @@ from pathlib import Path
 
 from corpus.errors import UserError
 
-STAGES = ("prepare", "clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "dpo", "ppo",
-          "evaluate")
+STAGES = ("prepare", "clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "reward_proxy",
+          "dpo", "ppo", "evaluate")
 STATE = "recipe.json"
 
 
@@ -107,11 +110,15 @@ def stage_commands(recipe: dict, out: Path) -> dict[str, list[str]]:
     policy = o("sft")
     if "reward" in recipe:
         commands["reward"] = ["reward", "--init", policy, "-o", o("reward"), *options(recipe["reward"])]
+    if "reward_proxy" in recipe:
+        table = {"data": recipe.get("reward", {}).get("data"), **recipe["reward_proxy"]}
+        commands["reward_proxy"] = ["reward", "--init", policy, "-o", o("reward_proxy"), *options(table)]
     if "dpo" in recipe:
         commands["dpo"] = ["dpo", "--init", policy, "-o", o("dpo"), *options(recipe["dpo"])]
     if "ppo" in recipe:
-        commands["ppo"] = ["ppo", "--init", policy, "--reward", o("reward"), "-o", o("ppo"),
-                           *options(recipe["ppo"])]
+        judges = (["--reward", o("reward_proxy"), "--gold-reward", o("reward")] if "reward_proxy" in recipe
+                  else ["--reward", o("reward")])
+        commands["ppo"] = ["ppo", "--init", policy, *judges, "-o", o("ppo"), *options(recipe["ppo"])]
     return commands
 
 

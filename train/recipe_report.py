@@ -159,11 +159,41 @@ def _ppo(recipe, evaluate, out, figures, cmd) -> list[str]:
 
 
 def _best_of_n(recipe, evaluate, out, figures, cmd) -> list[str]:
+    """Best-of-N from the SFT policy against N; with a proxy reward model, the proxy selects and
+    the full reward model judges (Gao et al. 2023's reward-hacking set-up), PPO's run beside it."""
     ns = evaluate.get("best_of_n")
-    if not ns or not (out / "reward" / "checkpoint").is_dir():
+    if not ns or not (out / "reward" / "checkpoint").is_dir() or not (out / "sft" / "checkpoint").is_dir():
         return []
-    from .reward_hacking import best_of_n_report
-    return best_of_n_report(recipe, evaluate, out, figures)
+    from .behaviour import seed_task_prompts
+    from .checkpoint import load_model, load_tokenizer
+    from .reward_fn import load_reward_function
+    from .reward_hacking import best_of_n_curve, plot_reward_hacking, read_ppo_curve
+    gold = load_reward_function(str(out / "reward"))
+    has_proxy = (out / "reward_proxy" / "checkpoint").is_dir()
+    proxy = load_reward_function(str(out / "reward_proxy")) if has_proxy else gold
+    prompts = [[{"role": "user", "content": p}] for path in evaluate.get("prompts", {}).values()
+               for p in seed_task_prompts(path, evaluate.get("per_language", 20))]
+    max_new = evaluate.get("max_new_tokens", 64)
+    curve = best_of_n_curve(load_model(out / "sft"), load_tokenizer(out / "sft"), prompts, proxy, gold,
+                            ns, max_new_tokens=max_new)
+    _write_json(out / "best_of_n.json", curve.to_dict())
+    ppo_metrics = read_metrics(out / "ppo")
+    ppo = [read_ppo_curve(out / "ppo", "PPO")] if any("gold_reward" in r for r in ppo_metrics) else []
+    plot = figures / "reward_hacking.png"
+    plot_reward_hacking(curve, plot, ppo)
+    judge = "the proxy reward model (`reward_proxy`, trained on a small part of the pairs) selects, " \
+            "the reward model trained on all of them (`reward`) plays the gold judge" if has_proxy else \
+            "the reward model selects and judges"
+    rows = [f"| {n} | {kl:.3f} | {p:+.3f} | {g:+.3f} |"
+            for n, kl, p, g in zip(curve.n, curve.kl, curve.proxy, curve.gold)]
+    return ["### Best-of-N and reward hacking", "",
+            f"{len(prompts)} held-out prompts, {curve.samples} answers sampled per prompt from the SFT "
+            f"model (temperature 1, at most {max_new} tokens); best-of-N for each N is estimated over "
+            f"all subsets of the pool ({curve.estimator}). {judge[0].upper() + judge[1:]}. KL is the "
+            "analytic bound log N − (N−1)/N." + (" PPO's curve is its rollouts' proxy and gold "
+                                                  "reward against its measured KL." if ppo else ""), "",
+            "| N | KL bound | proxy reward of the pick | gold reward of the pick |", "|---|---|---|---|",
+            *rows, "", _figure(plot, "reward hacking"), ""]
 
 
 def _bar_chart(path: Path, items: list[tuple[str, int]], title: str, unit: str) -> None:
