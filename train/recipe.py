@@ -22,7 +22,9 @@ changed runs again. Stages, in order — a recipe leaves out the ones it does no
                (with reward_proxy: --reward OUT/reward_proxy --gold-reward OUT/reward)
     evaluate   the results page, OUT/RESULTS.md (train/recipe_report.py)
 
-Relative paths are relative to the directory the recipe runs from (the project root for the
+`[recipe] base = "other.toml"` starts from another recipe's tables (this file's replace them
+whole): data/recipes/experiments.toml runs the lecture's experiments on the small recipe's
+outputs that way. Relative paths are relative to the directory the recipe runs from (the project root for the
 recipes in data/recipes/); `$SHARED` expands to the shared data folder (../shared/data unless
 the environment sets SHARED).
 """
@@ -50,6 +52,9 @@ def load_recipe(path: str | os.PathLike) -> dict:
         recipe = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    base = recipe.get("recipe", {}).get("base")
+    if base:  # another recipe's stages, this one's tables replacing them whole
+        recipe = {**load_recipe(base), **recipe}
     unknown = sorted(set(recipe) - set(STAGES) - {"recipe"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")

@@ -32,7 +32,8 @@ def write_results(recipe: dict, recipe_path: Path, out: Path, state: dict) -> Pa
              f"Made by `xiulian recipe run {recipe_path} -o {out}`; every number below is read from "
              "that run's outputs. Stage times on this machine: "
              + ", ".join(f"{s} {v['seconds']:.0f} s" for s, v in done.items() if "seconds" in v) + ".", ""]
-    sections = [_cleaning, _pretraining, _behaviour, _reward, _dpo, _ppo, _best_of_n]
+    sections = [] if evaluate.get("experiments_only") else [
+        _cleaning, _pretraining, _behaviour, _reward, _dpo, _ppo, _best_of_n]
     for section in sections:
         lines += section(recipe, evaluate, out, figures, cmd)
     if evaluate.get("experiments"):
