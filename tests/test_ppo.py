@@ -52,8 +52,9 @@ def test_policy_loss_is_the_clipped_surrogate():
 
 
 def test_value_loss_is_clipped_around_the_old_values():
-    values, old, returns = [[0.5, 2.0, -1.0, 0.1], [0.0, 0.3, 7.0, 7.0]], [[0.4, 0.0, -0.5, 0.1], [0.2, 0.3, 0.0, 0.0]], \
-        [[1.0, 2.0, 0.0, -0.2], [0.1, 0.9, 0.0, 0.0]]
+    values = [[0.5, 2.0, -1.0, 0.1], [0.0, 0.3, 7.0, 7.0]]
+    old = [[0.4, 0.0, -0.5, 0.1], [0.2, 0.3, 0.0, 0.0]]
+    returns = [[1.0, 2.0, 0.0, -0.2], [0.1, 0.9, 0.0, 0.0]]
     expected = [[0.0] * 4 for _ in range(2)]
     for i, j in REAL:
         clipped_value = old[i][j] + min(max(values[i][j] - old[i][j], -0.2), 0.2)
@@ -69,7 +70,8 @@ def test_value_loss_is_clipped_around_the_old_values():
 
 
 def test_kl_penalty_at_every_answer_token_and_the_score_at_the_last():
-    logps, ref = t([[-1.0, -2.0, -0.5, -3.0], [-1.5, -0.2, 0.0, 0.0]]), t([[-1.2, -1.0, -0.5, -2.0], [-1.0, -0.4, 0.0, 0.0]])
+    logps = t([[-1.0, -2.0, -0.5, -3.0], [-1.5, -0.2, 0.0, 0.0]])
+    ref = t([[-1.2, -1.0, -0.5, -2.0], [-1.0, -0.4, 0.0, 0.0]])
     rewards, kl = P.per_token_rewards(logps, ref, MASK, t([1.5, -0.5]), kl_coef=0.1)
     assert close(kl, [[0.2, -1.0, 0.0, -1.0], [-0.5, 0.2, 0.0, 0.0]])
     assert close(rewards, [[-0.02, 0.1, 0.0, 0.1 + 1.5], [0.05, -0.02 - 0.5, 0.0, 0.0]])

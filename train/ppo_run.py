@@ -122,10 +122,11 @@ def recent_means(records: list[dict], rollouts: int = 5) -> dict:
     """Rollout statistics averaged over the last few rollouts: one rollout is too noisy to quote."""
     last = list({r["rollout"]: r for r in records}.values())[-rollouts:]
     names = ("reward", "gold_reward", "kl", "kl_coef", "finished", "entropy", "answer_length")
-    return {"rollouts": len(last), **{name: sum(r[name] for r in last) / len(last) for name in names if name in last[0]}}
+    means = {name: sum(r[name] for r in last) / len(last) for name in names if name in last[0]}
+    return {"rollouts": len(last), **means}
 
 
-def plot_ppo(run_dir, kl_target: float | None = None, out=None):
+def plot_ppo(run_dir, kl_target: float | None = None, out=None, title: str | None = None):
     """RUN/ppo.png against the step: the reward model's score (and the gold one's), the score
     PPO optimises (less the missing-EOS penalty), and KL per answer with its coefficient."""
     import matplotlib
@@ -134,7 +135,10 @@ def plot_ppo(run_dir, kl_target: float | None = None, out=None):
     from .plots import read_metrics, smooth
     records = [r for r in read_metrics(run_dir) if "reward" in r]
     steps = [r["step"] for r in records]
-    fig, (rewards, scores, kl) = plt.subplots(3, 1, figsize=(7, 7), dpi=120, sharex=True)
+    penalised = any(abs(r["score"] - r["reward"]) > 1e-9 for r in records)  # else the panel repeats
+    fig, axes = plt.subplots(3 if penalised else 2, 1, figsize=(7, 7 if penalised else 5.5), dpi=120,
+                             sharex=True)
+    rewards, kl = axes[0], axes[-1]
 
     def curve(ax, name, color, label):
         values = [r[name] for r in records]
@@ -144,8 +148,9 @@ def plot_ppo(run_dir, kl_target: float | None = None, out=None):
     if records and "gold_reward" in records[0]:
         curve(rewards, "gold_reward", "#31a354", "gold reward model")
     rewards.set_ylabel("score")
-    curve(scores, "score", "#756bb1", "score less missing-EOS penalty")
-    scores.set_ylabel("score")
+    if penalised:
+        curve(axes[1], "score", "#756bb1", "score less missing-EOS penalty")
+        axes[1].set_ylabel("score")
     kl.plot(steps, [r["kl"] for r in records], color="#e6550d", label="KL(π‖π_ref) per answer")
     if kl_target:
         kl.axhline(kl_target, color="#636363", linestyle="--", linewidth=1, label="KL target")
@@ -154,11 +159,11 @@ def plot_ppo(run_dir, kl_target: float | None = None, out=None):
     coef = kl.twinx()
     coef.plot(steps, [r["kl_coef"] for r in records], color="#969696", linewidth=1, label="KL coefficient")
     coef.set_ylabel("KL coefficient")
-    for ax in (rewards, scores, kl):
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
     coef.legend(loc="lower right", fontsize=8)
-    fig.suptitle(Path(run_dir).name)
+    fig.suptitle(title or Path(run_dir).name)
     fig.tight_layout()
     out = Path(out or Path(run_dir) / "ppo.png")
     fig.savefig(out)

@@ -229,7 +229,8 @@ class PPOStage(ExampleStage):
             rows = slice(start, start + self.batch_size)
             width = int(buffer["lengths"][rows].max())
             ids = buffer["ids"][rows, :width].to(self.device)
-            prompt_lens, answer_lens = buffer["prompt_lens"][rows].to(self.device), buffer["answer_lens"][rows].to(self.device)
+            prompt_lens = buffer["prompt_lens"][rows].to(self.device)
+            answer_lens = buffer["answer_lens"][rows].to(self.device)
             with self.autocast:
                 out = answer_outputs(self.policy, ids, prompt_lens, answer_lens, temperature, entropy=True)
                 out["ref_logps"] = self.reference(ids, prompt_lens, answer_lens, temperature)
