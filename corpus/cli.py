@@ -25,7 +25,13 @@ def parse_size(text: str) -> int:
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Shows defaults, but not `None` ones: an option left unset falls back to a config or
+    a default its help already names."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _command(sub, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
