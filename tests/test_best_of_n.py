@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from train.best_of_n import BestOfNSettings, best_of_n, fit_prompt, kl_bound
+from train.best_of_n import BestOfNSettings, best_of_n, kl_bound
+from train.prompts import fit_prompt
 from train.checkpoint import save
 from train.model import ModelConfig, Transformer
 from train.prompts import read_prompts

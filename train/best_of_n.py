@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from corpus.errors import UserError
 
 from .chat import prompt_ids, stop_ids
+from .prompts import fit_prompt
 from .rollout import sample_answers
 
 ANSWERS_PER_CALL = 512   # one sample_answers call (and one progress tick) per this many answers
@@ -62,13 +63,6 @@ class BestOfNSettings:
 def kl_bound(n: int) -> float:
     """The analytic bound on KL(best-of-n ‖ policy) in nats: log n − (n − 1)/n."""
     return math.log(n) - (n - 1) / n
-
-
-def fit_prompt(ids: list[int], max_len: int, max_new_tokens: int) -> list[int]:
-    """`ids` cut so the answer keeps min(max_new_tokens, half the context) of room: the first
-    token (beginning of text) stays, and the end (the last user turn and `<|assistant|>`)."""
-    budget = max_len - min(max_new_tokens, max_len // 2)
-    return ids if len(ids) <= budget else ids[:1] + ids[len(ids) - budget + 1:]
 
 
 def _chunk_seed(seed: int, chunk: int) -> int:

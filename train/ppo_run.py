@@ -37,15 +37,14 @@ def prepare_prompts(paths: list[str], tokenizer, max_seq_len: int, max_new_token
     """(messages, ids) per prompt, a long prompt cut to leave room for the answer (its first
     token and its end kept, down to half the context); and counts of cut and skipped records."""
     from .chat import prompt_ids
-    from .prompts import read_prompts
+    from .prompts import fit_prompt, read_prompts
     prompts, skipped = read_prompts(list(paths))
-    budget = max(max_seq_len - max_new_tokens, max_seq_len // 2)
     prepared, cut = [], 0
     for messages in prompts:
         ids = prompt_ids(tokenizer, messages)
-        if len(ids) > budget:
-            ids, cut = ids[:1] + ids[len(ids) - budget + 1:], cut + 1
-        prepared.append((messages, ids))
+        fitted = fit_prompt(ids, max_seq_len, max_new_tokens)
+        cut += len(fitted) < len(ids)
+        prepared.append((messages, fitted))
     return prepared, cut, skipped
 
 

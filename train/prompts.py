@@ -73,3 +73,10 @@ def _text_lines(path: str) -> list[str]:
             return f.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def fit_prompt(ids: list[int], max_len: int, max_new_tokens: int) -> list[int]:
+    """`ids` cut so the answer keeps min(max_new_tokens, half the context) of room: the first
+    token (beginning of text) stays, and the end (the last user turn and `<|assistant|>`)."""
+    budget = max_len - min(max_new_tokens, max_len // 2)
+    return ids if len(ids) <= budget else ids[:1] + ids[len(ids) - budget + 1:]
