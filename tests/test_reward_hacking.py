@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from train.model import ModelConfig, Transformer
-from train.reward_hacking import (best_of_n_curve, best_of_n_kl, curve_from_scores, fit_gold_curve,
+from train.best_of_n import kl_bound
+from train.reward_hacking import (best_of_n_curve, curve_from_scores, fit_gold_curve,
                                   pick_weights, plot_reward_hacking, read_ppo_curve, sample_pool)
 from train.tokenizer import Tokenizer
 
@@ -48,12 +49,12 @@ def curve(policy):
                            max_new_tokens=12, seed=3, estimator="first")
 
 
-def test_best_of_n_kl_is_log_n_minus_n_minus_one_over_n():
-    assert best_of_n_kl(1) == 0.0
-    assert best_of_n_kl(2) == pytest.approx(math.log(2) - 0.5)
-    assert best_of_n_kl(64) == pytest.approx(3.1745, abs=1e-4)
+def test_kl_bound_is_log_n_minus_n_minus_one_over_n():
+    assert kl_bound(1) == 0.0
+    assert kl_bound(2) == pytest.approx(math.log(2) - 0.5)
+    assert kl_bound(64) == pytest.approx(3.1745, abs=1e-4)
     with pytest.raises(ValueError):
-        best_of_n_kl(0)
+        kl_bound(0)
 
 
 def test_pool_holds_real_sampled_answers_for_every_prompt(curve):
@@ -61,7 +62,7 @@ def test_pool_holds_real_sampled_answers_for_every_prompt(curve):
     assert curve.prompts == 3 and curve.samples == SAMPLES and len(pool.answers) == 3
     assert all(len(row) == SAMPLES for row in pool.answers)
     assert len({a for row in pool.answers for a in row}) > SAMPLES  # sampled, not one answer repeated
-    assert curve.kl == [best_of_n_kl(n) for n in (1, 2, 4, 8)]
+    assert curve.kl == [kl_bound(n) for n in (1, 2, 4, 8)]
 
 
 def test_proxy_picks_the_argmax_of_the_first_n_and_gold_is_read_at_that_answer(curve):
@@ -92,7 +93,7 @@ def test_sampling_is_deterministic_given_the_seed(policy, curve):
 
 
 def test_gold_fit_finds_the_peak_of_a_rise_and_fall():
-    kl = [best_of_n_kl(n) for n in (1, 2, 4, 8, 16, 32, 64)]
+    kl = [kl_bound(n) for n in (1, 2, 4, 8, 16, 32, 64)]
     gains = [math.sqrt(k) * (1.0 - 0.5 * math.sqrt(k)) for k in kl]
     fit = fit_gold_curve(kl, gains)
     assert fit["alpha"] == pytest.approx(1.0) and fit["beta"] == pytest.approx(0.5)
@@ -124,3 +125,8 @@ def test_plot_is_written_with_best_of_n_and_ppo_curves(curve, tmp_path):
     write_ppo_metrics(tmp_path / "ppo")
     path = plot_reward_hacking(curve, tmp_path / "img" / "hacking.png", [read_ppo_curve(tmp_path / "ppo")])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    same_start = plot_reward_hacking(curve, tmp_path / "start.png", [read_ppo_curve(tmp_path / "ppo")],
+                                     ppo_start="best_of_n")
+    assert same_start.is_file()
+    with pytest.raises(ValueError, match="ppo_start"):
+        plot_reward_hacking(curve, tmp_path / "bad.png", [], ppo_start="last")

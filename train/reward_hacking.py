@@ -26,18 +26,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .best_of_n import kl_bound
 from .chat import prompt_ids, stop_ids
 from .rollout import sample_answers
 
 ScoreFunction = Callable[[list[list[dict]]], Sequence[float]]  # conversations -> one score each
 DEFAULT_NS = (1, 2, 4, 8, 16, 32, 64)
-
-
-def best_of_n_kl(n: int) -> float:
-    """The analytic KL (nats) of best-of-N from the policy it samples: log N − (N − 1)/N."""
-    if n < 1:
-        raise ValueError("N must be at least 1")
-    return math.log(n) - (n - 1) / n
 
 
 @dataclass
@@ -147,7 +141,7 @@ def curve_from_scores(proxy_scores: np.ndarray, gold_scores: np.ndarray, ns: Seq
             mean, sem = _mean_and_sem(values)
             columns[name].append(mean)
             columns[f"{name}_sem"].append(sem)
-    return BestOfNCurve(list(ns), [best_of_n_kl(n) for n in ns], **columns,
+    return BestOfNCurve(list(ns), [kl_bound(n) for n in ns], **columns,
                         proxy_std=float(proxy_scores.std()), gold_std=float(gold_scores.std()),
                         estimator=estimator, prompts=proxy_scores.shape[0], samples=proxy_scores.shape[1],
                         proxy_scores=proxy_scores, gold_scores=gold_scores)
@@ -214,9 +208,16 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
 
 
 def plot_reward_hacking(curve: BestOfNCurve, path: str | Path, ppo: Sequence[PPOCurve] = (),
-                        title: str | None = None, ppo_smoothing: int = 5) -> Path:
-    """Proxy and gold against KL, each relative to its start (N = 1; PPO's first step) and in
-    units of that RM's spread over the policy's own answers, so the two share one axis."""
+                        title: str | None = None, ppo_smoothing: int = 5, ppo_start: str = "first") -> Path:
+    """Proxy and gold against KL, each relative to the starting policy and in units of that RM's
+    spread over the policy's own answers, so the two share one axis.
+
+    PPO points are moving averages over `ppo_smoothing` rollouts. Their start is the run's own
+    first rollout (`ppo_start="first"`: right whatever PPO's prompts, but one rollout's noise),
+    or best-of-N's N = 1 mean (`"best_of_n"`: the same SFT policy's expected score over thousands
+    of answers — fair only when PPO samples the same prompts at the same temperature)."""
+    if ppo_start not in ("best_of_n", "first"):
+        raise ValueError(f"ppo_start must be 'best_of_n' or 'first', not {ppo_start!r}")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -235,8 +236,13 @@ def plot_reward_hacking(curve: BestOfNCurve, path: str | Path, ppo: Sequence[PPO
         proxy = _smooth(run.proxy, ppo_smoothing)
         gold = _smooth(run.gold, ppo_smoothing)
         kl_run = _smooth(run.kl, ppo_smoothing)
-        ax.plot(kl_run, (proxy - proxy[0]) / proxy_unit, "--", color="#3182bd", label=f"{run.label}, proxy RM")
-        ax.plot(kl_run, (gold - gold[0]) / gold_unit, "--", color="#e6550d", label=f"{run.label}, gold RM")
+        # PPO's KL need not grow steadily: points in rollout order, joined by a faint line.
+        for values, unit, color, name in ((proxy, proxy_unit, "#3182bd", "proxy"),
+                                          (gold, gold_unit, "#e6550d", "gold")):
+            start = getattr(curve, name)[0] if ppo_start == "best_of_n" else getattr(run, name)[0]
+            gain = (values - start) / unit
+            ax.plot(kl_run, gain, "-", color=color, alpha=0.25, linewidth=0.8)
+            ax.plot(kl_run, gain, "^", color=color, markersize=3.5, label=f"{run.label}, {name} RM")
     ax.axhline(0, color="#999999", linewidth=0.8)
     ax.set_xlabel("KL from the SFT policy (nats)")
     ax.set_ylabel("reward gain (σ of the policy's answers)")
