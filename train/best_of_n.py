@@ -14,9 +14,7 @@ seeds each answer by its index in a call: calls cover fixed groups of prompts (n
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass
 
@@ -163,19 +161,3 @@ def _summary(rows: list[dict], settings: BestOfNSettings, counts: Counter) -> di
             "best_finished_share": sum(r["finished"] for r in rows) / len(rows),
             "missing_eos_penalty": settings.missing_eos_penalty,
             **counts}
-
-
-def write_rows(path: str, rows: list[dict]) -> None:
-    """The rows as JSON lines, written whole or not at all (a temporary file, then a rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temp = f"{path}.tmp"
-    try:
-        with open(temp, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise

@@ -44,7 +44,8 @@ def add_parsers(sub, command) -> None:
 
 
 def _run_bon(args) -> int:
-    from .best_of_n import BestOfNSettings, best_of_n, write_rows
+    from .best_of_n import BestOfNSettings, best_of_n
+    from .sft_formats import write_records
     from .checkpoint import load_model, load_tokenizer
     from .loop import pick_device
     from .prompts import read_prompts
@@ -59,7 +60,7 @@ def _run_bon(args) -> int:
     reward = load_reward_function(args.reward, args.safety_reward, args.safety_threshold, device)
     rows, summary = best_of_n(policy, load_tokenizer(args.policy), reward, prompts, settings,
                               progress=not args.quiet)
-    write_rows(args.output, rows)
+    write_records(args.output, rows)
     if not args.quiet:
         print(summary_line(summary, skipped, args.output))
     if args.temperature == 0 and args.n > 1:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from corpus.errors import UserError
 
+from .recipe_report import evaluation_prompts, quote
+
 
 def xiulian(args: list) -> str:
     """Run one `xiulian` command in-process (it resumes if already done); returns its text."""
@@ -106,13 +108,6 @@ def _stage(recipe: dict, out: Path, name: str) -> list[str]:
     return commands[name]
 
 
-def _prompts(recipe: dict, languages=("en", "zh")) -> list[tuple[str, str]]:
-    from .behaviour import seed_task_prompts
-    evaluate = recipe.get("evaluate", {})
-    return [(language, p) for language, path in evaluate.get("prompts", {}).items() if language in languages
-            for p in seed_task_prompts(path, evaluate.get("per_language", 20))]
-
-
 def _final_val(run: Path) -> dict:
     from .plots import read_metrics
     val = [r for r in read_metrics(run) if "val_loss" in r]
@@ -132,12 +127,12 @@ def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> 
     line = xiulian(_with(_stage(recipe, out, "sft"), init=random_init, output=work / "sft_from_random"))
     runs = {"from the pretrained checkpoint": out / "sft", "from random weights": work / "sft_from_random"}
     max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
-    prompts = _prompts(recipe)
+    prompts = evaluation_prompts(recipe.get("evaluate", {}))
     rows = []
     for label, run in runs.items():
         val, acts = _final_val(run), behaviour(run, prompts, True, max_new)
         rows.append(f"| {label} | {val.get('val_loss', float('nan')):.3f} | {acts['end_rate']:.0%} | "
-                    f"{_quote(acts['examples'].get('en', ('', ''))[1])} |")
+                    f"{quote(acts['examples'].get('en', ('', ''))[1])} |")
     return ["#### Pretrained parameters are the key to fine-tuning", "",
             f"The recipe's SFT, once more from random weights: `{line}`.", "",
             "| SFT started | held-out SFT loss | ends its turn | first English reply |", "|---|---|---|---|",
@@ -151,7 +146,7 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
     if not data:
         raise UserError("cross_lingual needs [evaluate] cross_lingual_data: English-only SFT files")
     line = xiulian(_with(_stage(recipe, out, "sft"), data=data, output=work / "sft_english_only"))
-    prompts = _prompts(recipe, ("zh",))
+    prompts = evaluation_prompts(recipe.get("evaluate", {}), ("zh",))
     max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
     rows = []
     for label, run, chat in (("base (pretrained, no SFT)", out / "pretrain", False),
@@ -159,7 +154,7 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
                              ("SFT on English and Chinese (the recipe's)", out / "sft", True)):
         acts = behaviour(run, prompts, chat, max_new, keep_replies=True)
         chinese = sum(_mostly_chinese(r) for r in acts["replies"]) / len(prompts)
-        rows.append(f"| {label} | {acts['end_rate']:.0%} | {chinese:.0%} | {_quote(acts['examples']['zh'][1])} |")
+        rows.append(f"| {label} | {acts['end_rate']:.0%} | {chinese:.0%} | {quote(acts['examples']['zh'][1])} |")
     return ["#### Cross-lingual transfer", "",
             f"SFT with the recipe's settings on English instructions only: `{line}`; then "
             f"{len(prompts)} held-out Chinese instructions, greedy.", "",
@@ -289,7 +284,7 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
         results[label] = _regurgitation(run, evaluate.get("regurgitation_samples", 20))
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / "shards"))
-    rows = [f"| {label} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | {_quote(r['example'])} |"
+    rows = [f"| {label} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | {quote(r['example'])} |"
             for label, r in results.items()]
     return ["#### Deduplication prevents regurgitation", "",
             f"An advert paragraph pasted into each of the {copies:,} cleaned documents; dedup (`{clean_line}`) "
@@ -328,11 +323,6 @@ def _regurgitation(run: Path, samples: int) -> dict:
 def _mostly_chinese(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return bool(letters) and sum("\u4e00" <= c <= "\u9fff" for c in letters) * 2 >= len(letters)
-
-
-def _quote(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[:limit] + "…").replace("|", "\\|")
 
 
 EXPERIMENTS = {

@@ -11,7 +11,6 @@ with the data's label. Registered by train/cli.py; torch is imported only when t
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
@@ -19,7 +18,7 @@ from collections import Counter
 
 from corpus.errors import UserError
 
-from .sft_formats import Skipped
+from .sft_formats import Skipped, write_records
 
 ANSWER_KEYS = ("answers", "samples", "answer_a")
 
@@ -244,7 +243,7 @@ def judge_files(judge: str, output: str, data=None, prompts=None, policy=None, n
             rows.append(row)
         bar.update(len(part))
     bar.close()
-    _write_rows(output, rows)
+    write_records(output, rows)
     mean = lambda values: sum(values) / len(values) if values else None  # noqa: E731
     return {"records": records, "judged": stats["judged"], "pairs": len(rows),
             "skipped": +skipped, "answers_dropped": +dropped,
@@ -259,15 +258,6 @@ def judge_files(judge: str, output: str, data=None, prompts=None, policy=None, n
 def _prompt_field(messages: list[dict]):
     """A lone user turn as its text, a longer conversation as its messages."""
     return messages[0]["content"] if len(messages) == 1 and messages[0]["role"] == "user" else messages
-
-
-def _write_rows(path: str, rows: list[dict]) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temp = f"{path}.tmp"
-    with open(temp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(temp, path)
 
 
 def report(summary: dict, output: str) -> str:

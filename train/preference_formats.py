@@ -22,14 +22,11 @@ all formats meet the same checks. Unusable records are skipped and counted by re
 """
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from dataclasses import dataclass
 
-from corpus.errors import UserError
-
-from .sft_formats import Skipped, read_records, to_messages
+from .sft_formats import Skipped, load_records, to_messages
 
 
 @dataclass(frozen=True)
@@ -172,29 +169,11 @@ def to_judged(record) -> list[JudgedAnswer]:
     return [JudgedAnswer(messages[:-1], messages[-1]["content"], _label(record))]
 
 
-def _load(paths: list[str], convert, what: str) -> tuple[list, Counter]:
-    items, skipped = [], Counter()
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UserError(f"no such file: {path}")
-        for record in read_records(path):
-            try:
-                converted = convert(record)
-            except Skipped as reason:
-                skipped[f"{os.path.basename(path)}: {reason}"] += 1
-                continue
-            items.extend(converted if isinstance(converted, list) else [converted])
-    if not items:
-        raise UserError(f"no usable {what} in " + ", ".join(map(str, paths))
-                        + (f" (skipped: {dict(skipped)})" if skipped else ""))
-    return items, skipped
-
-
 def load_pairs(paths: list[str]) -> tuple[list[PreferencePair], Counter]:
     """All usable preference pairs in `paths`, and the skipped records counted by reason."""
-    return _load([str(p) for p in paths], to_pair, "preference pairs")
+    return load_records(paths, to_pair, "preference pairs")
 
 
 def load_judged(paths: list[str]) -> tuple[list[JudgedAnswer], Counter]:
     """All judged answers in `paths` (pairs give two each), and the skipped records by reason."""
-    return _load([str(p) for p in paths], to_judged, "judged answers")
+    return load_records(paths, to_judged, "judged answers", many=True)

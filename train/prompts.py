@@ -11,12 +11,11 @@ silently dropped.
 from __future__ import annotations
 
 import gzip
-import os
 from collections import Counter
 
 from corpus.errors import UserError
 
-from .sft_formats import Skipped, _from_alpaca, _from_messages, _from_sharegpt, read_records
+from .sft_formats import Skipped, _from_alpaca, _from_messages, _from_sharegpt, load_records, read_records
 
 
 def record_to_prompt(record) -> list[dict]:
@@ -45,34 +44,21 @@ def record_to_prompt(record) -> list[dict]:
 
 def read_prompts(paths: list[str]) -> tuple[list[list[dict]], Counter]:
     """All usable prompts in `paths` (message lists, file order), and skipped records by reason."""
-    prompts, skipped = [], Counter()
-    for path in paths:
-        if not os.path.isfile(path):
-            raise UserError(f"no such file: {path}")
-        name = os.path.basename(path)
-        if path.endswith((".txt", ".txt.gz")):
-            for line in _text_lines(path):
-                if line.strip():
-                    prompts.append([{"role": "user", "content": line.strip()}])
-            continue
-        for record in read_records(path):
-            try:
-                prompts.append(record_to_prompt(record))
-            except Skipped as reason:
-                skipped[f"{name}: {reason}"] += 1
-    if not prompts:
-        raise UserError("no usable prompts in " + ", ".join(paths)
-                        + (f" (skipped: {dict(skipped)})" if skipped else ""))
-    return prompts, skipped
+    return load_records(paths, record_to_prompt, "prompts", read=_prompt_records)
 
 
-def _text_lines(path: str) -> list[str]:
+def _prompt_records(path: str):
+    """A .txt file's non-empty lines as {"prompt": line}; any other file's JSON records."""
+    if not path.endswith((".txt", ".txt.gz")):
+        yield from read_records(path)
+        return
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8-sig") as f:
-            return f.read().splitlines()
+            lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+    yield from ({"prompt": line.strip()} for line in lines if line.strip())
 
 
 def fit_prompt(ids: list[int], max_len: int, max_new_tokens: int) -> list[int]:

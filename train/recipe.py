@@ -38,6 +38,7 @@ import tomllib
 from pathlib import Path
 
 from corpus.errors import UserError
+from corpus.finalize import write_atomic_json
 
 STAGES = ("prepare", "clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "reward_proxy",
           "dpo", "ppo", "evaluate")
@@ -176,17 +177,11 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
             raise UserError(f"stage {stage} failed (exit {code}); fix it and run the recipe again "
                             f"to resume: {line}")
         state["done"][stage] = {"command": command, "seconds": round(time.perf_counter() - started, 1)}
-        _write_json(state_file, state)
+        write_atomic_json(str(state_file), state)
     if "evaluate" in recipe and (not only or "evaluate" in only):
         from .recipe_report import write_results
         print(f"[evaluate] writing {out_dir / 'RESULTS.md'}", flush=True)
         results = write_results(recipe, Path(recipe_path), out_dir, state)
         return results
     return out_dir / "RESULTS.md"
-
-
-def _write_json(path: Path, value: dict) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-    temporary.replace(path)
 

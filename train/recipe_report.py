@@ -14,6 +14,8 @@ import shlex
 import shutil
 from pathlib import Path
 
+from corpus.finalize import write_atomic_json
+
 from .plots import read_metrics
 
 
@@ -98,16 +100,15 @@ def _behaviour(recipe, evaluate, out, figures, cmd) -> list[str]:
     prompts_by_language = evaluate.get("prompts", {})
     if not prompts_by_language or not (out / "pretrain").is_dir():
         return []
-    from .behaviour import behaviour, seed_task_prompts
+    from .behaviour import behaviour
     per_language = evaluate.get("per_language", 20)
     max_new = evaluate.get("max_new_tokens", 64)
-    prompts = [(language, p) for language, path in prompts_by_language.items()
-               for p in seed_task_prompts(path, per_language)]
+    prompts = evaluation_prompts(evaluate)
     models = {"base (pretrained)": ("pretrain", False), "SFT": ("sft", True),
               "SFT, LoRA": ("sft_lora", True), "DPO": ("dpo", True), "PPO": ("ppo", True)}
     results = {label: behaviour(out / run, prompts, chat, max_new)
                for label, (run, chat) in models.items() if (out / run / "checkpoint").is_dir()}
-    _write_json(out / "behaviour.json", results)
+    write_atomic_json(str(out / "behaviour.json"), results)
     lines = ["### Base vs fine-tuned: does the model answer and stop?", "",
              f"{len(prompts)} held-out instructions ({', '.join(f'{per_language} {l}' for l in prompts_by_language)}; "
              f"from {', '.join(f'`{Path(p).name}`' for p in prompts_by_language.values())}, never trained on), "
@@ -119,7 +120,7 @@ def _behaviour(recipe, evaluate, out, figures, cmd) -> list[str]:
     lines += ["", "Transcripts (the first prompt of each language):", ""]
     for label, r in results.items():
         for language, (prompt, reply) in r["examples"].items():
-            lines.append(f"- **{label}**, {language}: {_quote(prompt, 100)} → {_quote(reply, 200)}")
+            lines.append(f"- **{label}**, {language}: {quote(prompt, 100)} → {quote(reply, 200)}")
     return [*lines, ""]
 
 
@@ -165,19 +166,17 @@ def _best_of_n(recipe, evaluate, out, figures, cmd) -> list[str]:
     ns = evaluate.get("best_of_n")
     if not ns or not (out / "reward" / "checkpoint").is_dir() or not (out / "sft" / "checkpoint").is_dir():
         return []
-    from .behaviour import seed_task_prompts
     from .checkpoint import load_model, load_tokenizer
     from .reward_fn import load_reward_function
     from .reward_hacking import best_of_n_curve, plot_reward_hacking, read_ppo_curve
     gold = load_reward_function(str(out / "reward"))
     has_proxy = (out / "reward_proxy" / "checkpoint").is_dir()
     proxy = load_reward_function(str(out / "reward_proxy")) if has_proxy else gold
-    prompts = [[{"role": "user", "content": p}] for path in evaluate.get("prompts", {}).values()
-               for p in seed_task_prompts(path, evaluate.get("per_language", 20))]
+    prompts = [[{"role": "user", "content": p}] for _, p in evaluation_prompts(evaluate)]
     max_new = evaluate.get("max_new_tokens", 64)
     curve = best_of_n_curve(load_model(out / "sft"), load_tokenizer(out / "sft"), prompts, proxy, gold,
                             ns, max_new_tokens=max_new)
-    _write_json(out / "best_of_n.json", curve.to_dict())
+    write_atomic_json(str(out / "best_of_n.json"), curve.to_dict())
     ppo_metrics = read_metrics(out / "ppo")
     ppo = [read_ppo_curve(out / "ppo", "PPO")] if any("gold_reward" in r for r in ppo_metrics) else []
     plot = figures / "reward_hacking.png"
@@ -232,13 +231,18 @@ def _line_chart(path: Path, steps: list, series: dict[str, list], title: str) ->
     plt.close(fig)
 
 
-def _quote(text: str, limit: int) -> str:
+def quote(text: str, limit: int = 80) -> str:
+    """One line of model output for a Markdown page: whitespace folded, cut, table-safe."""
     text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[:limit] + "…")
+    return repr(text if len(text) <= limit else text[:limit] + "…").replace("|", "\\|")
 
 
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def evaluation_prompts(evaluate: dict, languages: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """(language, instruction) from `[evaluate] prompts`, `per_language` of each language."""
+    from .behaviour import seed_task_prompts
+    return [(language, prompt) for language, path in evaluate.get("prompts", {}).items()
+            if languages is None or language in languages
+            for prompt in seed_task_prompts(path, evaluate.get("per_language", 20))]
 
 
 def publish(page: Path, target: Path, name: str) -> None:

@@ -46,8 +46,7 @@ def sample_answers(model: Transformer, prompts: list[list[int]], max_new_tokens:
         generator = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
         jobs.append(engine.submit(Job(prompt, min(max_new_tokens, room), temperature, top_p, top_k,
                                       stop, generator)))
-    while engine._waiting or engine._rows:
-        engine.step()
+    engine.drain()
     answers = []
     for job in jobs:
         ids = list(job.tokens())  # every token is already in the outbox: this does not block

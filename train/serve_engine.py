@@ -109,6 +109,12 @@ class Engine:
             self._wakeup.notify()
         return job
 
+    def drain(self) -> None:
+        """Decode in the caller's thread until every submitted job has ended (batch sampling
+        with no server: best-of-N, PPO, the judge; the engine is then not `start`ed)."""
+        while self._waiting or self._rows:
+            self.step()
+
     def close(self) -> None:
         with self._wakeup:
             self._closed = True

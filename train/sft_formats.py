@@ -28,6 +28,13 @@ class Skipped(Exception):
     """A record that is not a usable conversation; the message is the reason."""
 
 
+def write_records(path: str, rows) -> None:
+    """Rows as JSON lines, written whole or not at all (corpus.fs: a temporary file, then a rename)."""
+    from corpus import fs
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fs.write_bytes(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8"))
+
+
 def read_records(path: str) -> Iterator[dict]:
     """Records of a JSON array/object or JSONL file (.gz ok); an unreadable file is a UserError.
 
@@ -136,18 +143,28 @@ def _from_sharegpt(items, system) -> list[dict]:
     return messages
 
 
-def load_conversations(paths: list[str]) -> tuple[list[list[dict]], Counter]:
-    """All usable conversations in `paths`, and the skipped records counted by reason."""
-    conversations, skipped = [], Counter()
-    for path in paths:
+def load_records(paths: list[str], convert, what: str, many: bool = False,
+                 read=read_records) -> tuple[list, Counter]:
+    """Every record `read` finds in `paths` through `convert` (one item; with `many`, a list of
+    them), in file order; records it rejects with Skipped counted by file and reason; a
+    UserError when a file is missing or nothing is usable."""
+    items, skipped = [], Counter()
+    for path in map(str, paths):
         if not os.path.isfile(path):
             raise UserError(f"no such file: {path}")
-        for record in read_records(path):
+        for record in read(path):
             try:
-                conversations.append(to_messages(record))
+                converted = convert(record)
             except Skipped as reason:
                 skipped[f"{os.path.basename(path)}: {reason}"] += 1
-    if not conversations:
-        raise UserError("no usable conversations in " + ", ".join(paths)
+                continue
+            items.extend(converted if many else [converted])
+    if not items:
+        raise UserError(f"no usable {what} in " + ", ".join(map(str, paths))
                         + (f" (skipped: {dict(skipped)})" if skipped else ""))
-    return conversations, skipped
+    return items, skipped
+
+
+def load_conversations(paths: list[str]) -> tuple[list[list[dict]], Counter]:
+    """All usable conversations in `paths`, and the skipped records counted by reason."""
+    return load_records(paths, to_messages, "conversations")
