@@ -14,11 +14,9 @@ def add_parsers(sub, command) -> None:
     _add_sft(sub, command)
     from .preference_cli import add_parsers as add_preference_parsers
     add_preference_parsers(sub, command)  # reward (and reward score), dpo, kto
-    for module in ("bon_cli", "ppo_cli", "judge_cli", "recipe_cli"):  # TEMPORARY guard while helpers write them
-        try:
-            __import__(f"train.{module}", fromlist=["add_parsers"]).add_parsers(sub, command)
-        except ModuleNotFoundError:
-            pass
+    from . import bon_cli, judge_cli, ppo_cli, recipe_cli
+    for module in (bon_cli, ppo_cli, judge_cli, recipe_cli):
+        module.add_parsers(sub, command)
     _add_chat(sub, command)
     _add_lora(sub, command)
     _add_generate(sub, command)
