@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import string
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,13 +31,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", REPO.parent / "shared" / "data"))
-DOCS = REPO / "docs" / "BENCHMARKS.md"
 SECTION = "## Decontamination"
-COMMAND = ".venv/bin/python bench/decontam.py"
 
 from corpus.decontam import Decontaminate  # noqa: E402
 from corpus.document import Document  # noqa: E402
-from benchdocs import write_section  # noqa: E402
+from benchdocs import command, git_commit, machine_line, versions, write_section  # noqa: E402
 
 
 def corpora() -> dict[str, list[str]]:
@@ -118,31 +114,11 @@ def measure(repeats: int) -> dict:
             "settings": vars(step.settings)}
 
 
-def _git() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                               text=True).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def report(r: dict, load: tuple[str, str]) -> str:
+def report(r: dict, load: tuple[str, str], argv: list[str]) -> str:
     s = r["settings"]
+    cmd = command(__file__, argv)
     lines = [SECTION, "",
-             f"Measured {time.strftime('%Y-%m-%d %H:%M')} at commit `{_git()}` by `{COMMAND}` "
+             f"Measured {time.strftime('%Y-%m-%d %H:%M')} at commit `{git_commit()}` by `{cmd}` "
              f"(best of {r['repeats']} passes after a warm-up; one process).", "",
              f"Index: every file in `shared/data/benchmarks` at once, {r['items']} items -> "
              f"{r['entries']:,} entries ({r['index_bytes'] / 2**20:.0f} MiB of numpy arrays); built in "
@@ -176,29 +152,25 @@ def report(r: dict, load: tuple[str, str]) -> str:
               "- LIMA: 12 of the flagged answers are wikiHow articles that HellaSwag's contexts were cut "
               "from (real overlap, 13-71 shared 13-grams each), 1 quotes an ARC question whole "
               "(docs/decontam.md).",
-              f"- Machine: `nproc` = {os.cpu_count()}, CPU: {_cpu_model()}, Python "
-              f"{platform.python_version()}; load average before/after: {load[0]} / {load[1]} "
-              "(shared machine: wall times are noisy, CPU times steadier).", "",
-              "Command:", "", "```sh", COMMAND, "```"]
+              f"- Machine: {machine_line()}; {versions(['numpy'])}; load average before/after: "
+              f"{load[0]} / {load[1]} (shared machine: wall times are noisy, CPU times steadier).", "",
+              "Command:", "", "```sh", cmd, "```"]
     return "\n".join(lines) + "\n"
-
-
-def write_docs(section: str) -> None:
-    write_section(SECTION, section, DOCS)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
     before = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
     results = measure(args.repeats)
     after = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
-    section = report(results, (before, after))
+    section = report(results, (before, after), argv)
     print(section)
     if not args.no_docs:
-        write_docs(section)
+        write_section(SECTION, section)
     return 0
 
 

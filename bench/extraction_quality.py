@@ -63,12 +63,11 @@ import time
 import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
-from benchdocs import write_section  # noqa: E402
+from benchdocs import docs_path, machine_line, versions, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path("/work/shared/data/web/html/trafilatura_eval")
 DEFAULT_SNIPPETS = Path("/work/shared/data/web/html/trafilatura_eval_snippets.json")
-DEFAULT_DOCS = REPO / "docs" / "BENCHMARKS.md"
 SECTION = "## Extraction quality"
 
 BACKENDS = ("trafilatura", "resiliparse")
@@ -427,7 +426,7 @@ def page_diffs(backend: str, pipe: dict, direct: dict, details: dict, pages_raw:
     return out
 
 
-def update_docs(path: Path, body: str) -> None:
+def update_docs(path: Path | None, body: str) -> None:
     """Replace (or append) the '## Extraction quality' section, leaving others alone."""
     write_section(SECTION, f"{SECTION}\n\n{body.strip()}\n", path)
 
@@ -444,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-direct", action="store_true", help="skip the direct-library rows")
     ap.add_argument("--no-pipeline", action="store_true", help="skip the xiulian CLI rows")
-    ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
+    ap.add_argument("--docs", type=Path, help="file to update (default: docs/BENCHMARKS.md, or $XIULIAN_BENCH_DOCS)")
     ap.add_argument("--no-docs", action="store_true", help="do not touch docs/BENCHMARKS.md")
     ap.add_argument("--details", type=Path, help="write per-page scores and texts as JSON here")
     ap.add_argument("--keep", type=Path, help="keep pipeline output under this directory")
@@ -541,14 +540,6 @@ def main(argv: list[str] | None = None) -> int:
     ltable = lang_table(rows, langs)
     this_cmd = ".venv/bin/python bench/extraction_quality.py" + (
         " " + shlex.join(argv if argv is not None else sys.argv[1:]) if (argv or sys.argv[1:]) else "")
-    import importlib.metadata as im
-
-    def ver(d):
-        try:
-            return im.version(d)
-        except im.PackageNotFoundError:
-            return "?"
-
     def span(key):
         n = [len(by_file[f][key]) for f in labelled]
         return f"{min(n)}-{max(n)}"
@@ -588,9 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         if opts:
             body.append(f"- Options the pipeline passes that differ from the direct calls' defaults: {opts}.")
     body.append("- *(nothing)* is the empty-output baseline: it scores every \"without\" snippet as TN.")
-    body.append(
-        f"- Versions: trafilatura {ver('trafilatura')}, resiliparse {ver('resiliparse')}, "
-        f"Python {sys.version.split()[0]}.")
+    body.append(f"- Versions: {versions(['trafilatura', 'resiliparse'])}.")
+    body.append(f"- Machine: {machine_line()}.")
     body += [
         "",
         "F1 by page language (heuristic: stopwords in each page's gold snippets/title, else the page's "
@@ -615,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
                                            ensure_ascii=False, indent=1), encoding="utf-8")
     if not args.no_docs:
         update_docs(args.docs, report)
-        print(f"updated {args.docs} ({SECTION})", file=sys.stderr)
+        print(f"updated {args.docs or docs_path()} ({SECTION})", file=sys.stderr)
     return 0
 
 

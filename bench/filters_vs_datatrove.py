@@ -35,12 +35,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from benchdocs import write_section  # noqa: E402
+from benchdocs import machine_line, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data")
 DT_PY = REPO / "bench" / ".venv-datatrove" / "bin" / "python"
-DOCS = REPO / "docs" / "BENCHMARKS.md"
 SECTION = "## Filters vs datatrove"
 VARIANTS = ("published", "no_alpha_rule")
 
@@ -264,7 +263,7 @@ def report(results: dict, repeats: int, n_docs: int, sources: Counter) -> str:
               "sentences; `pip install spacy` (PyPI) fixed that, and `spacy.blank(\"en\")` needs no "
               "model download. nltk's punkt data is not used for English.", "",
               f"Versions: {', '.join(f'{k} {v}' for k, v in versions.items())}; Python "
-              f"{platform.python_version()}; {platform.machine()}, `nproc` = {_nproc()}.", "",
+              f"{platform.python_version()}. Machine: {machine_line()}.", "",
               "Command lines:", "", "```sh",
               f".venv/bin/python bench/filters_vs_datatrove.py --repeats {repeats}",
               "# which runs the datatrove side as:",
@@ -273,15 +272,6 @@ def report(results: dict, repeats: int, n_docs: int, sources: Counter) -> str:
               "bench/.venv-datatrove/bin/python bench/filters_vs_datatrove.py --side datatrove "
               "--variant no_alpha_rule --repeats 1", "```"]
     return "\n".join(lines) + "\n"
-
-
-def _nproc() -> int:
-    import os
-    return os.cpu_count() or 0
-
-
-def write_docs(section: str) -> None:
-    write_section(SECTION, section, DOCS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     section = report(results, args.repeats, len(docs), Counter(s for s, _ in docs))
     print(section)
     if not args.no_docs:
-        write_docs(section)
+        write_section(SECTION, section)
     return 0
 
 

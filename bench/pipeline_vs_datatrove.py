@@ -45,7 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from benchdocs import write_section  # noqa: E402
+from benchdocs import docs_path, package_versions, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data/web/html")
@@ -53,7 +53,6 @@ DEFAULT_INPUTS = [DATA / "gne_zh", DATA / "trafilatura_cache", DATA / "trafilatu
 DT_PY = REPO / "bench" / ".venv-datatrove" / "bin" / "python"
 DT_SCRIPT = REPO / "bench" / "datatrove_html.py"
 XIULIAN = REPO / ".venv" / "bin" / "xiulian"
-DOCS = REPO / "docs" / "BENCHMARKS.md"
 SECTION = "## Pipeline throughput vs datatrove"
 BACKENDS = ("trafilatura", "resiliparse")
 
@@ -287,21 +286,6 @@ def machine_info() -> dict:
             "kernel": platform.release()}
 
 
-def pkg_versions(python: Path, pkgs: list[str]) -> dict:
-    code = (
-        "import json,importlib.metadata as m\n"
-        f"out={{}}\nfor p in {pkgs!r}:\n"
-        "    try: out[p]=m.version(p)\n"
-        "    except Exception: out[p]=None\n"
-        "print(json.dumps(out))"
-    )
-    try:
-        r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
-        return json.loads(r.stdout)
-    except Exception:
-        return {}
-
-
 def git_rev() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
@@ -381,10 +365,6 @@ def build_table(configs: list[Config], versions: dict | None = None,
             f"| {fmt(r['cpu'])} | {fmt(r['docs'] / r['cpu'], 1) if r['cpu'] else 'n/a'} |"
         )
     return "\n".join(lines), rows
-
-
-def write_docs(section: str) -> None:
-    write_section(SECTION, section, DOCS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -486,9 +466,9 @@ def main(argv: list[str] | None = None) -> int:
              "resiliparse.extract.html2text"])
         startup["`xiulian clean --help`"] = startup_seconds([str(XIULIAN), "clean", "--help"])
 
-    dt_versions = pkg_versions(DT_PY, ["datatrove", "trafilatura", "lxml", "pyarrow"]) if DT_PY.exists() else {}
-    our_versions = pkg_versions(REPO / ".venv" / "bin" / "python",
-                                ["xiulian", "trafilatura", "resiliparse", "lxml", "pyarrow"])
+    dt_versions = package_versions(["datatrove", "trafilatura", "lxml", "pyarrow"], DT_PY) if DT_PY.exists() else {}
+    our_versions = package_versions(["xiulian", "trafilatura", "resiliparse", "lxml", "pyarrow"],
+                                    REPO / ".venv" / "bin" / "python")
     table, rows = build_table(configs, {"datatrove": dt_versions, "xiulian": our_versions}, xi_fast)
     print(table)
     dt_inner = [r["inner"] for c in configs if c.tool == "datatrove" for r in c.runs]
@@ -590,8 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join(md) + "\n"
 
     if write:
-        write_docs(section)
-        print(f"wrote {DOCS.relative_to(REPO)}", file=sys.stderr)
+        write_section(SECTION, section)
+        print(f"wrote {docs_path()} ({SECTION})", file=sys.stderr)
     return 0
 
 

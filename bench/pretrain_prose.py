@@ -78,7 +78,7 @@ def main() -> None:
     if not (work / "tok" / "tokenizer.json").is_file():
         run("tokenizer", "train", work / "corpus", "-o", work / "tok", "--vocab-size", args.vocab, "-q")
     started = time.time()
-    out = run("pretrain", "--data", work / "corpus", "--tokenizer", work / "tok", "-o", work / "run",
+    run("pretrain", "--data", work / "corpus", "--tokenizer", work / "tok", "-o", work / "run",
               "--preset", "tiny", "--max-steps", args.steps, "--eval-every", max(1, args.steps // 15))
     minutes = (time.time() - started) / 60
     wikitext = json.loads(run("eval", work / "run", "--data", TEXT / "wikitext-2" / "valid.txt",

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -26,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from benchdocs import write_section  # noqa: E402
+from benchdocs import command, load_average, machine_line, versions, write_section  # noqa: E402
 
 TEXT = ROOT.parent / "shared" / "data" / "text"
 QUESTIONS = ["Name a colour.", "What is the capital of France?", "Write a line about the sea.",
@@ -123,7 +121,7 @@ def summary(rows: list[tuple]) -> str:
     return text + " For GPUs and larger models, see docs/serving.md (vLLM on the HF export)."
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=48, help="requests per row")
     parser.add_argument("--max-tokens", type=int, default=64)
@@ -131,7 +129,8 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--work", type=Path, default=Path("/tmp/serve_latency"))
     parser.add_argument("--no-docs", action="store_true", help="print only; leave BENCHMARKS.md alone")
-    args = parser.parse_args()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
     import openai
     import torch
     args.work.mkdir(parents=True, exist_ok=True)
@@ -160,8 +159,6 @@ def main() -> None:
     table = ["| --max-batch | clients | requests | requests/s | tokens/s | TTFT median ms | TTFT p90 ms "
              "| latency median ms | latency p90 ms |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     table += ["| {} | {} | {} | {:.1f} | {:.0f} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |".format(*r) for r in rows]
-    cpu = platform.processor() or platform.machine()
-    load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     section = "\n".join([
         "## Serving latency", "",
         f"`xiulian serve` on CPU with the `tiny` preset (128 dim, 4 layers, 256-token context, untied "
@@ -171,11 +168,10 @@ def main() -> None:
         "first content token as the client sees it; latency = the whole streamed answer. "
         "`--max-batch 1` decodes one request at a time (a plain queue); higher values decode every "
         "request in flight together, one token each per step, requests joining and leaving between "
-        f"steps. Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads, load ≈ {load_avg:.1f} at the end "
-        "(the machine is shared, so figures move by ±20 %).", "",
-        f"Command: `.venv/bin/python bench/serve_latency.py --requests {args.requests} "
-        f"--max-tokens {args.max_tokens}`", "", *table, "",
+        f"steps. Measured {time.strftime('%Y-%m-%d %H:%M')} on {machine_line()}, "
+        f"{versions(['torch', 'openai'])}, {torch.get_num_threads()} torch threads, load ≈ "
+        f"{load_average()} at the end (the machine is shared, so figures move by ±20 %).", "",
+        f"Command: `{command(__file__, argv)}`", "", *table, "",
         summary(rows),
     ])
     if not args.no_docs:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchdocs import write_section  # noqa: E402
+from benchdocs import machine_line, versions, write_section  # noqa: E402
+from train.allocator import keep_freed_memory  # noqa: E402
 from train.flops import measured_peak_flops, mfu  # noqa: E402
 from train.model import ModelConfig, Transformer  # noqa: E402
 
@@ -103,6 +103,29 @@ def timed(step, inputs, targets, device) -> float:
     return time.perf_counter() - start
 
 
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_addmm_activation", "mkldnn::_linear_pointwise",
+              "aten::mkldnn_linear", "aten::_mkl_linear")
+
+
+def time_split(step, inputs, targets, steps: int = 3) -> dict:
+    """Milliseconds per step in matmuls, attention, the optimizer and everything else (torch
+    profiler, CPU self time). Matmuls and attention are the floor: the same kernels on both sides."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step(inputs, targets)
+    split = dict.fromkeys(("matmul", "attention", "optimizer", "other"), 0.0)
+    for event in prof.events():
+        parent, in_optimizer = event.cpu_parent, False
+        while parent is not None and not in_optimizer:
+            in_optimizer, parent = parent.name.startswith("Optimizer.step"), parent.cpu_parent
+        kind = ("optimizer" if in_optimizer or event.name.startswith("Optimizer.step") else
+                "matmul" if event.name in MATMUL_OPS else
+                "attention" if "scaled_dot_product" in event.name or "flash_attention" in event.name else "other")
+        split[kind] += event.self_cpu_time_total / 1e3 / steps
+    return split
+
+
 def machine_cpu_seconds() -> tuple[float, float] | None:
     """(CPU seconds the whole machine has been busy, of which this process), from /proc/stat;
     None where there is no /proc. Their growth tells how much other work shared the cores."""
@@ -121,7 +144,7 @@ def wait_for_quiet(max_wait_s: float, threshold: float = 0.1) -> None:
     under `threshold` of the cores, so a setting starts on a calm machine."""
     deadline = time.monotonic() + max_wait_s
     while time.monotonic() < deadline:
-        before, start = machine_cpu_seconds(), time.perf_counter()
+        before = machine_cpu_seconds()
         time.sleep(5)
         after = machine_cpu_seconds()
         if before is None or after is None:
@@ -172,24 +195,26 @@ def run_setting(name: str, config: ModelConfig, args, device: torch.device) -> d
     # Each round's two steps ran back to back, so load from other work hits both: the median of
     # the per-round ratios is steadier than the ratio of the medians.
     out["ratio"] = statistics.median(h / o for o, h in zip(runs["ours"], runs["hf"]))
+    if device.type == "cpu" and args.profile:
+        for side in runs:
+            out[side]["split"] = time_split(steps[side], inputs, targets)
     out["best_ratio"] = out["ours"]["max"] / out["hf"]["max"]
     return out
 
 
 def report(args, config: ModelConfig, n_params: int, results: list[dict], device) -> str:
-    import transformers
     command = "python bench/train_vs_hf.py" + "".join(
         f" --{k} {v}" for k, v in (("steps", args.steps), ("warmup", args.warmup),
                                    ("threads", args.threads), ("device", args.device),
                                    ("batch", args.batch), ("seq", args.seq))) + (
         "" if args.settings == list(SETTINGS) else " --settings " + " ".join(args.settings)) + (
-        f" --quiet-wait {args.quiet_wait:g}" if args.quiet_wait else "")
+        f" --quiet-wait {args.quiet_wait:g}" if args.quiet_wait else "") + (
+        " --malloc trainer" if args.malloc == "trainer" else "")
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{platform.processor() or platform.machine()} CPU, {args.threads} threads")
+             else f"{machine_line()}, {args.threads} threads")
     lines = [SECTION, "",
              f"Measured {time.strftime('%Y-%m-%d')} on {where} (a machine shared with other work), "
-             f"torch {torch.__version__}, transformers {transformers.__version__}, Python "
-             f"{platform.python_version()}. Command: `.venv/bin/{command}`.", "",
+             f"{versions(['torch', 'transformers'])}. Command: `.venv/bin/{command}`.", "",
              f"Model: vocab {config.vocab_size}, dim {config.dim}, {config.n_layers} layers, "
              f"{config.n_heads} heads, {config.n_kv_heads} KV heads, SwiGLU {config.hidden_dim}, "
              f"tied embeddings {config.tie_embeddings}; {n_params / 1e6:.2f} M parameters. Batch "
@@ -208,6 +233,7 @@ def report(args, config: ModelConfig, n_params: int, results: list[dict], device
                          f"{s['max']:,.0f} | "
                          + (f"**{r['ratio']:.2f}x**, {r['best_ratio']:.2f}x" if side == "ours" else "")
                          + f" | {s['mfu']:.1%} | {r['peak'] / 1e9:,.0f} GFLOP/s | {others} |")
+    lines += split_table(results)
     lines += ["",
               f"- MFU = tokens/s x {results[0]['flops_per_token'] / 1e6:.1f} MFLOP per token "
               "(`Transformer.flops_per_token`: 6 per matmul weight, the untied input embedding being "
@@ -227,10 +253,36 @@ def report(args, config: ModelConfig, n_params: int, results: list[dict], device
               "tensors; ours (`ChunkedCrossEntropy`) works in 1 MB blocks, which is most of the bf16 "
               "gain. Compiled, inductor fuses HF's loss and elementwise work as well as ours, and the "
               "two meet.",
+              "- Memory allocator: " + ("both models ran with glibc malloc tuned as `xiulian pretrain` "
+                                        "tunes it on CPU (`train/allocator.py`: freed activation blocks "
+                                        "are reused instead of returned to the OS)." if args.malloc == "trainer"
+                                        else "glibc's defaults for both; `--malloc trainer` measures both "
+                                        "with the tuning `xiulian pretrain` applies on CPU (`train/allocator.py`)."),
               "- HF is called as `model(input_ids=x, labels=y, shift_labels=y)`, so its loss averages "
               "over the same positions as ours; HF uses its default SDPA attention (with `enable_gqa`).",
               ""]
     return "\n".join(lines)
+
+
+def split_table(results: list[dict]) -> list[str]:
+    """Where each model's step goes, and the most a faster 'everything else' could give ours."""
+    rows = [r for r in results if "split" in r["ours"]]
+    if not rows:
+        return []
+    lines = ["", "Where a step's time goes (ms per step; torch profiler, CPU self time over 3 steps, "
+             "which adds some overhead). *Ceiling* is HF's step over ours with everything but the "
+             "matmuls, attention and AdamW taking no time: the most any rewrite of the rest could reach.",
+             "", "| setting | model | matmuls | attention | AdamW | everything else | ceiling of ours / HF |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        total_hf = sum(r["hf"]["split"].values())
+        floor = sum(r["ours"]["split"][k] for k in ("matmul", "attention", "optimizer"))
+        for side, label in (("ours", "xiulian"), ("hf", "HF")):
+            t = r[side]["split"]
+            lines.append(f"| {r['setting']} | {label} | {t['matmul']:.0f} | {t['attention']:.0f} | "
+                         f"{t['optimizer']:.0f} | {t['other']:.0f} | "
+                         + (f"{total_hf / floor:.2f}x" if side == "ours" else "") + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -244,9 +296,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     ap.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
                     help="before each setting, wait up to this long for other processes to go quiet")
+    ap.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True,
+                    help="after timing, profile 3 steps per model: where a step's time goes (CPU)")
+    ap.add_argument("--malloc", choices=["default", "trainer"], default="default",
+                    help="trainer: tune glibc malloc as `xiulian pretrain` does on CPU (train/allocator.py), "
+                         "for both models")
     ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.malloc == "trainer":
+        keep_freed_memory()
     device = torch.device(args.device)
     config = ModelConfig(vocab_size=8192, dim=256, n_layers=4, n_heads=4, n_kv_heads=2,
                          max_seq_len=args.seq, tie_embeddings=False)

@@ -59,7 +59,8 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
     page = (out / "RESULTS.md").read_text()
     for heading in ("Cleaning: the funnel", "Pretraining", "does the model answer and stop?",
                     "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Pretrained parameters are the key",
-                    "Cross-lingual transfer", "Deduplication prevents regurgitation", "High-quality text"):
+                    "Cross-lingual transfer", "Deduplication prevents regurgitation", "High-quality text",
+                    "Quality over quantity (LIMA)"):
         assert heading in page
     for figure in Path(out / "figures").glob("*.png"):
         assert f"figures/{figure.name}" in page

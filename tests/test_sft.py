@@ -35,7 +35,7 @@ def test_every_format_gives_the_same_conversation(tmp_path):
     assert conversations == [CONVERSATION] * 3
     assert skipped == {"b.jsonl: not a JSON object": 1,
                        "b.jsonl: output is a list (a preference pair, not SFT data)": 1,
-                       "b.jsonl: unknown format (no messages, conversations, or instruction+output)": 1}
+                       "b.jsonl: unknown format (no messages, conversations, instruction+output, or question+answer)": 1}
     with pytest.raises(Skipped, match="does not end with an assistant"):
         to_messages({"messages": CONVERSATION[:2]})
 

@@ -4,41 +4,37 @@ Each experiment changes one thing against the recipe's own run (the same corpus,
 checkpoints and budgets), measures the difference, and returns its section of the results page.
 They run in the recipe's `evaluate` stage when `[evaluate] experiments` names them; their
 outputs go to OUT/experiments/NAME/, and each `xiulian` command they run is printed and written
-beside its numbers, so each can be replayed by hand.
+beside its numbers, so each can be replayed by hand. The tokenizer and pretraining experiments
+are here, the instruction-tuning ones in experiments_sft.py; EXPERIMENTS names them all.
 """
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 from corpus.errors import UserError
 
-from .recipe_report import evaluation_prompts, quote
+from .experiments_commands import _final_val, _stage, _with, xiulian
+from .experiments_sft import cross_lingual, pretrained_vs_random, quality_vs_quantity
+from .recipe_report import quote
 
 
-def xiulian(args: list) -> str:
-    """Run one `xiulian` command in-process (it resumes if already done); returns its text."""
-    from corpus.cli import main
-    args = [str(a) for a in args]
-    line = "xiulian " + shlex.join(args)
-    print(f"  $ {line}", flush=True)
-    if main(args):
-        raise UserError(f"experiment command failed: {line}")
-    return line
-
-
-def run_experiments(names: list[str], recipe: dict, out: Path, figures: Path) -> list[str]:
+def run_experiments(names: list[str], recipe: dict, out: Path, figures: Path,
+                    own_page: bool = False) -> list[str]:
+    """The experiments' sections: under a "### The lecture's claims" heading of the recipe's page,
+    or one level up where the page holds nothing else (`own_page`, [evaluate] experiments_only)."""
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENTS)}")
-    lines = ["### The lecture's claims, measured", ""]
+    lines = []
     for name in names:
         print(f"[experiment] {name}", flush=True)
         work = out / "experiments" / name
         work.mkdir(parents=True, exist_ok=True)
         lines += EXPERIMENTS[name](recipe, out, work, figures)
-    return lines
+    if own_page:
+        return [line[1:] if line.startswith("#### ") else line for line in lines]
+    return ["### The lecture's claims, measured", "", *lines]
 
 
 def _texts_by_language(shards: Path) -> dict[str, list[str]]:
@@ -85,80 +81,6 @@ def tokens_per_character(recipe: dict, out: Path, work: Path, figures: Path) -> 
             f"An English-only vocabulary spends {1 / results['English-only BPE']['zh']:.2f} tokens on a "
             f"Chinese character (the lecture: one Chinese character often costs ChatGPT two or three); "
             f"trained on both languages, ours packs {ratio:.1f}× as much Chinese text into each token.", ""]
-
-
-def _with(command: list[str], **replace) -> list[str]:
-    """A recipe stage's command with some options' values replaced (`init="x"`, `data=[...]`)."""
-    command = list(command)
-    for name, value in replace.items():
-        flag = "-o" if name == "output" else "--" + name.replace("_", "-")
-        at = command.index(flag)
-        end = at + 1
-        while end < len(command) and not command[end].startswith("-"):
-            end += 1
-        command[at + 1:end] = value if isinstance(value, list) else [str(value)]
-    return command
-
-
-def _stage(recipe: dict, out: Path, name: str) -> list[str]:
-    from .recipe import stage_commands
-    commands = stage_commands(recipe, out)
-    if name not in commands:
-        raise UserError(f"this experiment needs the recipe's [{name}] stage")
-    return commands[name]
-
-
-def _final_val(run: Path) -> dict:
-    from .plots import read_metrics
-    val = [r for r in read_metrics(run) if "val_loss" in r]
-    return val[-1] if val else {}
-
-
-def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
-    """The same SFT data and steps from the pretrained checkpoint and from random weights."""
-    import torch
-    from .behaviour import behaviour
-    from .checkpoint import load_model, load_tokenizer, save
-    from .model import Transformer
-    random_init = work / "random_init"
-    if not (random_init / "config.json").is_file():
-        torch.manual_seed(0)
-        save(random_init, Transformer(load_model(out / "pretrain").config), load_tokenizer(out / "pretrain"))
-    line = xiulian(_with(_stage(recipe, out, "sft"), init=random_init, output=work / "sft_from_random"))
-    runs = {"from the pretrained checkpoint": out / "sft", "from random weights": work / "sft_from_random"}
-    max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
-    prompts = evaluation_prompts(recipe.get("evaluate", {}))
-    rows = []
-    for label, run in runs.items():
-        val, acts = _final_val(run), behaviour(run, prompts, True, max_new)
-        rows.append(f"| {label} | {val.get('val_loss', float('nan')):.3f} | {acts['end_rate']:.0%} | "
-                    f"{quote(acts['examples'].get('en', ('', ''))[1])} |")
-    return ["#### Pretrained parameters are the key to fine-tuning", "",
-            f"The recipe's SFT, once more from random weights: `{line}`.", "",
-            "| SFT started | held-out SFT loss | ends its turn | first English reply |", "|---|---|---|---|",
-            *rows, ""]
-
-
-def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
-    """SFT on English instructions only; does the model then answer Chinese ones in Chinese, and stop?"""
-    from .behaviour import behaviour
-    data = recipe.get("evaluate", {}).get("cross_lingual_data")
-    if not data:
-        raise UserError("cross_lingual needs [evaluate] cross_lingual_data: English-only SFT files")
-    line = xiulian(_with(_stage(recipe, out, "sft"), data=data, output=work / "sft_english_only"))
-    prompts = evaluation_prompts(recipe.get("evaluate", {}), ("zh",))
-    max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
-    rows = []
-    for label, run, chat in (("base (pretrained, no SFT)", out / "pretrain", False),
-                             ("SFT on English only", work / "sft_english_only", True),
-                             ("SFT on English and Chinese (the recipe's)", out / "sft", True)):
-        acts = behaviour(run, prompts, chat, max_new, keep_replies=True)
-        chinese = sum(_mostly_chinese(r) for r in acts["replies"]) / len(prompts)
-        rows.append(f"| {label} | {acts['end_rate']:.0%} | {chinese:.0%} | {quote(acts['examples']['zh'][1])} |")
-    return ["#### Cross-lingual transfer", "",
-            f"SFT with the recipe's settings on English instructions only: `{line}`; then "
-            f"{len(prompts)} held-out Chinese instructions, greedy.", "",
-            "| model | ends its turn | answers mostly in Chinese | first reply |", "|---|---|---|---|", *rows, ""]
 
 
 def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
@@ -284,20 +206,68 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
         results[label] = _regurgitation(run, evaluate.get("regurgitation_samples", 20))
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / "shards"))
-    rows = [f"| {label} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | {quote(r['example'])} |"
-            for label, r in results.items()]
+    rows = [f"| {label} | {quote(r['greedy'], 60)} | {r['greedy_words']} of {r['of_words']} | "
+            f"{r['mean_words']:.1f} of {r['of_words']} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | "
+            f"{r['advert_loss']:.2f} | {r['advert_tokens_guessed']:.0%} |" for label, r in results.items()]
     return ["#### Deduplication prevents regurgitation", "",
             f"An advert paragraph pasted into each of the {copies:,} cleaned documents; dedup (`{clean_line}`) "
             f"leaves it in {kept} of them. Two models pretrained for {steps} steps each with the recipe's "
             "settings, one on each corpus:", "", *[f"- `{line}`" for line in lines], "",
-            f"Each is given the advert's first words ({ADVERT_PROMPT!r}) and samples continuations at "
-            "temperature 0.8; a continuation *regurgitates* when it reproduces the advert's next eight "
-            "words.", "", "| pretrained on | regurgitates the advert | a continuation |", "|---|---|---|",
-            *rows, ""]
+            f"Each is given the advert's first words ({ADVERT_PROMPT!r}) and continues them greedily and in "
+            f"{results['deduplicated']['samples']} samples at temperature 0.8. *Words reproduced*: how many of "
+            f"the advert's next {len(ADVERT_NEXT)} words a continuation repeats in order from its start (the "
+            "longest matching word prefix; case and punctuation aside); a sample *regurgitates* when the "
+            "advert's next eight words appear in it verbatim. Without generating: the model's loss on the "
+            f"rest of the advert given its first words (nats per token, {results['deduplicated']['advert_tokens']} "
+            "tokens), and the share of those tokens it would pick greedily given the true text before them.", "",
+            "| pretrained on | greedy continuation | words reproduced, greedy | mean over the samples | "
+            "samples that regurgitate | loss on the advert's rest | its tokens guessed |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
 
 
-ADVERT_PROMPT = " ".join(ADVERT.split()[:6])
-ADVERT_REST = " ".join(ADVERT.split()[6:14])
+ADVERT_WORDS = ADVERT.split()
+ADVERT_PROMPT = " ".join(ADVERT_WORDS[:6])
+ADVERT_NEXT = ADVERT_WORDS[6:]            # what a model that memorised the advert would write
+ADVERT_REST = " ".join(ADVERT_NEXT[:8])
+
+
+def words_reproduced(continuation: str, prompt: str = ADVERT_PROMPT, text: str = ADVERT) -> int:
+    """How many of `text`'s words after `prompt` (a word prefix of it) a continuation of `prompt`
+    repeats in order from its start: graded where "all eight words or nothing" says little.
+    Case and a word's surrounding punctuation are ignored ("Trip" matches "trip!"); a continuation
+    glued onto the prompt's last word ("a" + "sunset" = "asunset") matches none."""
+    def words(s: str) -> list[str]:
+        return [w.strip(PUNCTUATION).casefold() for w in s.split()]
+    prompt_words, expected = words(prompt), words(text)[len(prompt.split()):]
+    written = words(prompt + continuation)
+    if written[:len(prompt_words)] != prompt_words:
+        return 0
+    count = 0
+    for got, want in zip(written[len(prompt_words):], expected):
+        if got != want:
+            break
+        count += 1
+    return count
+
+
+PUNCTUATION = ".,;:!?\"'()[]—-…“”‘’"
+
+
+def _advert_likelihood(model, tokenizer, prefix: list[int]) -> dict:
+    """Teacher-forced on the advert's rest after its first words: the loss per token, and the
+    share of its tokens the model would pick greedily given the true text before them."""
+    import torch
+    import torch.nn.functional as F
+    first = tokenizer.encode(ADVERT_PROMPT)
+    whole = tokenizer.encode(ADVERT)
+    rest = whole[len(first):] if whole[:len(first)] == first else tokenizer.encode(" " + " ".join(ADVERT_NEXT))
+    ids = torch.tensor([prefix + rest])
+    with torch.no_grad():
+        logits = model(ids[:, :-1])[0, len(prefix) - 1:].float()
+    targets = ids[0, len(prefix):]
+    return {"advert_loss": F.cross_entropy(logits, targets).item(),
+            "advert_tokens_guessed": (logits.argmax(-1) == targets).float().mean().item(),
+            "advert_tokens": len(rest)}
 
 
 def _shard_texts(shards: Path) -> list[str]:
@@ -313,16 +283,17 @@ def _regurgitation(run: Path, samples: int) -> dict:
     prompt = tokenizer.encode(ADVERT_PROMPT)
     if "bos" in tokenizer.special:
         prompt = [tokenizer.special["bos"]] + prompt
+    # Room for the whole rest of the advert, and a little more.
+    budget = max(40, len(tokenizer.encode(" " + " ".join(ADVERT_NEXT))) + 8)
     with torch.no_grad():
-        answers = sample_answers(model, [prompt] * samples, 40, temperature=0.8, seed=0)
+        greedy = tokenizer.decode(sample_answers(model, [prompt], budget, temperature=0)[0].ids)
+        answers = sample_answers(model, [prompt] * samples, budget, temperature=0.8, seed=0)
     texts = [tokenizer.decode(a.ids) for a in answers]
     hits = sum(ADVERT_REST in " ".join(t.split()) for t in texts)
-    return {"hits": hits, "samples": samples, "rate": hits / samples, "example": texts[0]}
-
-
-def _mostly_chinese(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum("\u4e00" <= c <= "\u9fff" for c in letters) * 2 >= len(letters)
+    reproduced = [words_reproduced(t) for t in texts]
+    return {**_advert_likelihood(model, tokenizer, prompt), "greedy": greedy, "greedy_words": words_reproduced(greedy), "of_words": len(ADVERT_NEXT),
+            "mean_words": sum(reproduced) / samples, "words_per_sample": reproduced,
+            "hits": hits, "samples": samples, "rate": hits / samples, "example": texts[0]}
 
 
 EXPERIMENTS = {
@@ -331,4 +302,5 @@ EXPERIMENTS = {
     "cross_lingual": cross_lingual,
     "dedup_regurgitation": dedup_regurgitation,
     "quality_weighting": quality_weighting,
+    "quality_vs_quantity": quality_vs_quantity,
 }

@@ -196,10 +196,14 @@ class ChunkedCrossEntropy(torch.autograd.Function):
         rows = max(1, ChunkedCrossEntropy.BLOCK // flat.shape[1])
         weight = (grad_loss / n_counted * counted)[:, None]
         grad = torch.empty_like(flat)
+        fp32 = flat.dtype == torch.float32  # then each block is computed in place, in grad itself
         for i in range(0, flat.shape[0], rows):  # d loss / d logits = (softmax - one_hot) * weight
             w = weight[i:i + rows]
-            softmax = (flat[i:i + rows].float() - logsumexp[i:i + rows, None]).exp_().mul_(w)
-            grad[i:i + rows] = softmax.scatter_add_(1, safe_targets[i:i + rows, None], -w)
+            block = torch.sub(flat[i:i + rows], logsumexp[i:i + rows, None],
+                              out=grad[i:i + rows] if fp32 else None)
+            block.exp_().mul_(w).scatter_add_(1, safe_targets[i:i + rows, None], -w)
+            if not fp32:
+                grad[i:i + rows] = block
         return grad.view_as(logits), None
 
 

@@ -40,7 +40,8 @@ def write_results(recipe: dict, recipe_path: Path, out: Path, state: dict) -> Pa
         lines += section(recipe, evaluate, out, figures, cmd)
     if evaluate.get("experiments"):
         from .experiments import run_experiments
-        lines += run_experiments(evaluate["experiments"], recipe, out, figures)
+        lines += run_experiments(evaluate["experiments"], recipe, out, figures,
+                                 own_page=bool(evaluate.get("experiments_only")))
     page = out / "RESULTS.md"
     page.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if evaluate.get("publish"):

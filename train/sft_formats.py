@@ -4,6 +4,8 @@
   as in Stanford Alpaca and LLaMA-Factory's files (LIMA, BELLE, OpenAssistant exports).
 - messages: `{"messages": [{"role", "content"}, ...]}` (OpenAI's chat format).
 - ShareGPT: `{"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?}`.
+- question/answer: `{"question", "answer"}`, one exchange (GSM8K's worked answers, kept as written,
+  calculator annotations and final `#### n` included).
 
 Files are JSON (an array, or an object holding one) or JSONL, optionally gzipped. A record in
 no known shape, or one that does not end with an assistant turn, is skipped and counted by
@@ -84,8 +86,10 @@ def to_messages(record) -> list[dict]:
         messages = _from_sharegpt(record["conversations"], record.get("system"))
     elif "instruction" in record and "output" in record:
         messages = _from_alpaca(record)
+    elif "question" in record and "answer" in record:
+        messages = _from_question(record)
     else:
-        raise Skipped("unknown format (no messages, conversations, or instruction+output)")
+        raise Skipped("unknown format (no messages, conversations, instruction+output, or question+answer)")
     if not messages or messages[-1]["role"] != "assistant":
         raise Skipped("does not end with an assistant reply")
     if not messages[-1]["content"].strip():
@@ -113,6 +117,15 @@ def _from_alpaca(record: dict) -> list[dict]:
     if not user.strip():
         raise Skipped("empty instruction")
     return messages + [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+
+
+def _from_question(record: dict) -> list[dict]:
+    question, answer = record["question"], record["answer"]
+    if not isinstance(question, str) or not isinstance(answer, str):
+        raise Skipped("question and answer must be strings")
+    if not question.strip():
+        raise Skipped("empty question")
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
 def _from_messages(items) -> list[dict]:
