@@ -45,6 +45,7 @@ BENCHMARKS = [
      ["--repeats", "1", "--data", str(SHARED / "web/html/gne_zh")], 2),
     ("serving", "Serving latency", ["serve_latency.py", "--requests", "48", "--max-tokens", "64"],
      ["--requests", "8", "--max-tokens", "16", "--clients", "1", "4"], 1),
+    ("muon", "Muon vs AdamW", ["muon_vs_adamw.py"], ["--steps", "24", "--no-docs"], 8),
     ("training", "Training throughput vs Hugging Face",
      ["train_vs_hf.py", "--steps", "30", "--warmup", "5", "--threads", CORES, "--device", "cpu",
       "--batch", "8", "--seq", "256", "--quiet-wait", "900"],
