@@ -213,7 +213,7 @@ def report(args, config: ModelConfig, n_params: int, results: list[dict], device
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{machine_line()}, {args.threads} threads")
     lines = [SECTION, "",
-             f"Measured {time.strftime('%Y-%m-%d')} on {where} (a machine shared with other work), "
+             f"Measured {time.strftime('%Y-%m-%d')} on {where}, "
              f"{versions(['torch', 'transformers'])}. Command: `.venv/bin/{command}`.", "",
              f"Model: vocab {config.vocab_size}, dim {config.dim}, {config.n_layers} layers, "
              f"{config.n_heads} heads, {config.n_kv_heads} KV heads, SwiGLU {config.hidden_dim}, "
