@@ -35,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchdocs import machine_line, versions, write_section  # noqa: E402
-from train.allocator import keep_freed_memory  # noqa: E402
 from train.flops import measured_peak_flops, mfu  # noqa: E402
 from train.model import ModelConfig, Transformer  # noqa: E402
 
@@ -208,8 +207,7 @@ def report(args, config: ModelConfig, n_params: int, results: list[dict], device
                                    ("threads", args.threads), ("device", args.device),
                                    ("batch", args.batch), ("seq", args.seq))) + (
         "" if args.settings == list(SETTINGS) else " --settings " + " ".join(args.settings)) + (
-        f" --quiet-wait {args.quiet_wait:g}" if args.quiet_wait else "") + (
-        " --malloc trainer" if args.malloc == "trainer" else "")
+        f" --quiet-wait {args.quiet_wait:g}" if args.quiet_wait else "")
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{machine_line()}, {args.threads} threads")
     lines = [SECTION, "",
@@ -253,11 +251,6 @@ def report(args, config: ModelConfig, n_params: int, results: list[dict], device
               "tensors; ours (`ChunkedCrossEntropy`) works in 1 MB blocks, which is most of the bf16 "
               "gain. Compiled, inductor fuses HF's loss and elementwise work as well as ours, and the "
               "two meet.",
-              "- Memory allocator: " + ("both models ran with glibc malloc tuned as `xiulian pretrain` "
-                                        "tunes it on CPU (`train/allocator.py`: freed activation blocks "
-                                        "are reused instead of returned to the OS)." if args.malloc == "trainer"
-                                        else "glibc's defaults for both; `--malloc trainer` measures both "
-                                        "with the tuning `xiulian pretrain` applies on CPU (`train/allocator.py`)."),
               "- HF is called as `model(input_ids=x, labels=y, shift_labels=y)`, so its loss averages "
               "over the same positions as ours; HF uses its default SDPA attention (with `enable_gqa`).",
               ""]
@@ -298,14 +291,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="before each setting, wait up to this long for other processes to go quiet")
     ap.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True,
                     help="after timing, profile 3 steps per model: where a step's time goes (CPU)")
-    ap.add_argument("--malloc", choices=["default", "trainer"], default="default",
-                    help="trainer: tune glibc malloc as `xiulian pretrain` does on CPU (train/allocator.py), "
-                         "for both models")
     ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.malloc == "trainer":
-        keep_freed_memory()
     device = torch.device(args.device)
     config = ModelConfig(vocab_size=8192, dim=256, n_layers=4, n_heads=4, n_kv_heads=2,
                          max_seq_len=args.seq, tie_embeddings=False)

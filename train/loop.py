@@ -32,7 +32,6 @@ import torch
 from corpus.errors import UserError
 
 from . import checkpoint
-from .allocator import keep_freed_memory
 from .distributed import Distributed
 from .flops import measured_peak_flops, mfu
 
@@ -117,8 +116,6 @@ def training_device(config: TrainConfig, dist: Distributed | None = None):
     """(device, autocast context, bf16?) a run trains with; also for passes before the loop."""
     dist = dist or Distributed.from_env()
     device = dist.device if dist.world > 1 else pick_device(config.device)
-    if device.type == "cpu":
-        keep_freed_memory()  # reuse activation memory step after step (train/allocator.py)
     bf16 = config.dtype == "bf16" or (config.dtype == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     return device, autocast, bf16
