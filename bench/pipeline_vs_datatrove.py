@@ -45,7 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from benchdocs import docs_path, package_versions, write_section  # noqa: E402
+from benchdocs import docs_path, git_commit, package_versions, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data/web/html")
@@ -286,17 +286,6 @@ def machine_info() -> dict:
             "kernel": platform.release()}
 
 
-def git_rev() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
 def fmt(x: float, nd: int = 2) -> str:
     return f"{x:.{nd}f}"
 
@@ -475,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
 
     md = [SECTION, ""]
     md.append(
-        f"Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{git_rev()}` by "
+        f"Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{git_commit()}` by "
         f"`.venv/bin/python bench/pipeline_vs_datatrove.py"
         f"{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}`."
     )
