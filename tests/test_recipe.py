@@ -69,3 +69,25 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
     assert f"{manifest['counts']['read']:,} records read" in page  # numbers come from the outputs
     again = run_cli("recipe", "run", "data/recipes/tiny.toml", "-o", out)
     assert again.stdout.count("done earlier") == len(state["done"])
+
+
+def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):
+    """small_gpu.toml is never run here (no GPU); its configs must still load and fit together."""
+    import torch
+    from train.model import ModelConfig, Transformer
+    from train.loop import TrainConfig
+    from train.pretrain import resolve_config
+    from train.sft import SFTDataConfig, read_config
+    recipe = load_recipe(ROOT / "data" / "recipes" / "small_gpu.toml")
+    commands = stage_commands(recipe, tmp_path)
+    assert set(commands) >= {"clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "dpo", "ppo"}
+    assert commands["dpo"][1:3] == ["--init", str(tmp_path / "sft")]
+    config_file = commands["pretrain"][commands["pretrain"].index("--config") + 1]
+    config = resolve_config("tiny", config_file, {}, vocab_size=8192)
+    assert config["train"]["compile"] and config["train"]["dtype"] == "bf16"
+    with torch.device("meta"):
+        model = Transformer(ModelConfig(**config["model"]))
+    assert 25e6 < model.num_params() < 40e6
+    sft_config = read_config(commands["sft"][commands["sft"].index("--config") + 1])
+    assert TrainConfig.from_dict(sft_config["train"]).batch_size == 32
+    assert SFTDataConfig(**sft_config["data"]).overlong == "drop"
