@@ -36,6 +36,7 @@ def test_publishing_replaces_only_its_own_section(tmp_path):
     out = tmp_path / "out"
     (out / "figures").mkdir(parents=True)
     (out / "figures" / "a.png").write_bytes(b"png")
+    (out / "figures" / "other_recipe.png").write_bytes(b"png")  # in OUT, not on this page
     page = out / "RESULTS.md"
     target = tmp_path / "docs" / "RESULTS.md"
     target.parent.mkdir()
@@ -47,6 +48,7 @@ def test_publishing_replaces_only_its_own_section(tmp_path):
     assert text.count("<!-- recipe:tiny -->") == 1 and "## Run 2" in text and "## Run 1" not in text
     assert "Intro kept as written." in text and "](img/results/tiny/a.png)" in text
     assert (tmp_path / "docs" / "img" / "results" / "tiny" / "a.png").is_file()
+    assert not (tmp_path / "docs" / "img" / "results" / "tiny" / "other_recipe.png").exists()
 
 
 def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):

@@ -250,9 +250,11 @@ def publish(page: Path, target: Path, name: str) -> None:
     """Put this recipe's page into `target` between its markers, figures beside it."""
     images = target.parent / "img" / "results" / name
     images.mkdir(parents=True, exist_ok=True)
-    for figure in (page.parent / "figures").glob("*.png"):
-        shutil.copyfile(figure, images / figure.name)
-    body = page.read_text(encoding="utf-8").replace("](figures/", f"](img/results/{name}/")
+    body = page.read_text(encoding="utf-8")
+    for figure in (page.parent / "figures").glob("*.png"):  # the page's own: OUT may hold other recipes'
+        if f"](figures/{figure.name})" in body:
+            shutil.copyfile(figure, images / figure.name)
+    body = body.replace("](figures/", f"](img/results/{name}/")
     begin, end = f"<!-- recipe:{name} -->", f"<!-- /recipe:{name} -->"
     block = f"{begin}\n{body}{end}"
     text = target.read_text(encoding="utf-8") if target.is_file() else "# Results\n"
