@@ -26,12 +26,16 @@ def seed_task_prompts(path: str | Path, limit: int) -> list[str]:
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
-        row = json.loads(line)
-        extra = (row.get("instances") or [{}])[0].get("input", "") or row.get("input", "")
-        prompts.append(row["instruction"] + (f"\n\n{extra}" if extra else ""))
+        prompts.append(seed_task_instruction(json.loads(line)))
         if len(prompts) == limit:
             break
     return prompts
+
+
+def seed_task_instruction(row: dict) -> str:
+    """A seed task's user turn: its instruction, then its first instance's input if any."""
+    extra = (row.get("instances") or [{}])[0].get("input", "") or row.get("input", "")
+    return row["instruction"] + (f"\n\n{extra}" if extra else "")
 
 
 def mostly_questions(reply: str) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 from corpus.errors import UserError
 from corpus.finalize import write_atomic_json
 
+from .behaviour import seed_task_instruction
 from .experiments_commands import _final_val, _stage, _with, xiulian
 from .recipe_report import evaluation_prompts, quote
 
@@ -104,11 +105,10 @@ def seed_task_answers(path: str | Path) -> list[list[dict]]:
     from .sft_formats import read_records
     conversations = []
     for row in read_records(str(path)):
-        instance = (row.get("instances") or [{}])[0] if isinstance(row, dict) else {}
-        output, extra = instance.get("output"), instance.get("input") or ""
+        output = ((row.get("instances") or [{}])[0] if isinstance(row, dict) else {}).get("output")
         if isinstance(output, str) and output.strip() and isinstance(row.get("instruction"), str):
-            user = row["instruction"] + (f"\n\n{extra}" if extra else "")
-            conversations.append([{"role": "user", "content": user}, {"role": "assistant", "content": output}])
+            conversations.append([{"role": "user", "content": seed_task_instruction(row)},
+                                  {"role": "assistant", "content": output}])
     return conversations
 
 
