@@ -35,7 +35,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from benchdocs import machine_line, write_section  # noqa: E402
+from benchdocs import machine_line, package_versions, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data")
@@ -126,7 +126,6 @@ def _timed(run_all, repeats: int) -> dict:
 def datatrove_side(variant: str, repeats: int) -> dict:
     from datatrove.data import Document
     from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter
-    import datatrove
 
     quality = {} if variant == "published" else {"max_non_alpha_words_ratio": None}
     filters = [("gopher_repetition", GopherRepetitionFilter()),
@@ -148,8 +147,7 @@ def datatrove_side(variant: str, repeats: int) -> dict:
     per_step = {name: [verdict(t, [(name, f)]) for t in texts] for name, f in filters}
     import spacy
     return {"chain": run_all(), "per_step": per_step, **timing,
-            "versions": {"datatrove": datatrove.__version__ if hasattr(datatrove, "__version__")
-                         else _dist_version("datatrove"), "spacy": spacy.__version__}}
+            "versions": {**package_versions(["datatrove"]), "spacy": spacy.__version__}}
 
 
 def xiulian_side(variant: str, repeats: int) -> dict:
@@ -180,15 +178,7 @@ def xiulian_side(variant: str, repeats: int) -> dict:
     timing = _timed(run_all, repeats)
     per_step = {s.name: [verdict(t, [s]) for t in texts] for s in steps}
     return {"chain": run_all(), "per_step": per_step, **timing,
-            "versions": {"xiulian": _dist_version("xiulian"), "jieba": _dist_version("jieba")}}
-
-
-def _dist_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"
+            "versions": package_versions(["xiulian", "jieba"])}
 
 
 def run_datatrove(variant: str, repeats: int) -> dict:

@@ -45,7 +45,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from benchdocs import docs_path, git_commit, package_versions, write_section  # noqa: E402
+from benchdocs import docs_path, git_commit, machine_line, package_versions, write_section
+from benchdocs import machine as machine_facts  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data/web/html")
@@ -268,24 +269,6 @@ def startup_seconds(cmd: list[str], n: int = 3) -> float:
     return statistics.median(times)
 
 
-def machine_info() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    try:
-        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError):
-        mem_gib = float("nan")
-    return {"nproc": nproc, "cpu": cpu, "mem_gib": mem_gib, "python": platform.python_version(),
-            "kernel": platform.release()}
-
-
 def fmt(x: float, nd: int = 2) -> str:
     return f"{x:.{nd}f}"
 
@@ -409,9 +392,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _become_subreaper()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean the temp folder on kill
-    machine = machine_info()
+    machine = machine_facts()
     load_before = os.getloadavg()
-    print(f"# machine: nproc={machine['nproc']} cpu={machine['cpu']} load={load_before}", file=sys.stderr)
+    print(f"# machine: nproc={machine['cores']} cpu={machine['cpu']} load={load_before}", file=sys.stderr)
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="xiulian-bench-") as tmp:
         workdir = Path(tmp)
@@ -491,8 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     contended = sum(not r["clean"] for r in all_runs)
     retried = sum(r["attempts"] - 1 for r in all_runs)
     worst = max((r["others"] for r in all_runs), default=0.0)
-    md.append(f"Machine: `nproc` = {machine['nproc']}, CPU: {machine['cpu']}, "
-              f"{machine['mem_gib']:.0f} GiB RAM, Linux {machine['kernel']}, Python {machine['python']}. "
+    md.append(f"Machine: {machine_line()}, Python {platform.python_version()}. "
               f"Load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f} "
               "(shared machine: timings are noisy). "
               f"Before each timed run the benchmark waited up to {args.wait_idle:.0f} s for the CPUs to be "
