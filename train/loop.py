@@ -32,6 +32,7 @@ import torch
 from corpus.errors import UserError
 
 from . import checkpoint
+from .allocator import retain_freed_memory
 from .distributed import Distributed
 from .flops import measured_peak_flops, mfu
 
@@ -91,7 +92,8 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device):
-    """AdamW with weight decay on matrices only (fused on CUDA); or Muon for the matrices."""
+    """AdamW with weight decay on matrices only, fused (one kernel for all parameters: on a
+    7 M-parameter model 4x faster on a CPU than the per-op foreach form); or Muon for the matrices."""
     if config.optimizer == "muon":
         from .muon import MuonWithAdamW
         return MuonWithAdamW(model, config)
@@ -101,7 +103,7 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.de
     return torch.optim.AdamW([{"params": matrices, "weight_decay": config.weight_decay},
                               {"params": others, "weight_decay": 0.0}],
                              lr=config.lr, betas=(config.beta1, config.beta2),
-                             fused=device.type == "cuda")
+                             fused=device.type in ("cuda", "cpu"))
 
 
 def pick_device(name: str) -> torch.device:
@@ -130,6 +132,8 @@ class Trainer:
         self.run_config = run_config or {}
         self.progress = progress and self.dist.is_main
         self.device, self.autocast, bf16 = training_device(config, self.dist)
+        if self.device.type == "cpu":
+            retain_freed_memory()  # each step's large tensors reuse the last step's pages
         self.dtype_name = "bf16" if bf16 else "fp32"
         self.model = model.to(self.device)     # the module whose weights we save
         self.optimizer = make_optimizer(self.model, config, self.device)
