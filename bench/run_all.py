@@ -49,7 +49,7 @@ BENCHMARKS = [
     ("training", "Training throughput vs Hugging Face",
      ["train_vs_hf.py", "--steps", "30", "--warmup", "5", "--threads", CORES, "--device", "cpu",
       "--batch", "8", "--seq", "256", "--quiet-wait", "900"],
-     ["--steps", "3", "--warmup", "1", "--threads", "1", "--settings", "fp32"], 3),
+     ["--steps", "3", "--warmup", "1", "--threads", "1", "--settings", "fp32"], 5),
 ]
 
 

@@ -3,7 +3,8 @@
 Why: glibc serves every allocation above its mmap threshold (at most 32 MB) with a fresh mmap
 and returns it to the kernel on free. A training step frees and re-allocates the same large
 tensors (logits, their gradient, activations) every step, so each one is faulted in and zeroed
-by the kernel again: on a 7 M-parameter model that is a fifth of a bf16 step (docs/BENCHMARKS.md).
+by the kernel again: on a 7 M-parameter model that is a quarter of a compiled bf16 step and a
+tenth of an fp32 one (docs/training.md).
 With mmap off and the trim threshold at its maximum, freed blocks stay in malloc's heap and the
 next step reuses them; the cost is that the process keeps its peak memory until it exits, as
 PyTorch's CUDA caching allocator does on a GPU.
