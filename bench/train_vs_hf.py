@@ -194,7 +194,7 @@ def benchmark_batch(config: ModelConfig, args) -> tuple[torch.Tensor, torch.Tens
     return batch[:, :-1].contiguous(), batch[:, 1:].contiguous()
 
 
-def run_comparison(setting: str, environment: str, config: ModelConfig, args, device) -> dict:
+def run_comparison(setting: str, environment: str, config: ModelConfig, flops: int, args, device) -> dict:
     """Time ours and HF in two processes, one step each in turn (the order swapped every round),
     so a burst of load on a shared machine hits both. `environment` says whose allocator keeps
     freed memory: "shipped" as each library runs by default (ours yes, HF no), "same" both."""
@@ -229,12 +229,11 @@ def run_comparison(setting: str, environment: str, config: ModelConfig, args, de
                 worker.kill()
     others = None  # share of the machine's cores that other processes used meanwhile
     if busy_before is not None and busy_after is not None:
-        ours_cpu = sum(c for _, c in runs["ours"]) + sum(c for _, c in runs["hf"])
-        others = ((busy_after - busy_before) - ours_cpu - (time.process_time() - own_before)) / (wall * os.cpu_count())
+        workers_cpu = sum(c for _, c in runs["ours"]) + sum(c for _, c in runs["hf"])
+        others = ((busy_after - busy_before) - workers_cpu - (time.process_time() - own_before)) / (wall * os.cpu_count())
     autocast = SETTINGS[setting][0]
     tokens = args.batch * args.seq
     peak = measured_peak_flops(device, autocast or torch.float32)  # measured by main, first
-    flops = Transformer(config).flops_per_token(args.seq)
     out = {"setting": setting, "environment": environment, "peak": peak, "flops_per_token": flops,
            "others_busy": others}
     for side, steps in runs.items():
@@ -373,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for name, environment in itertools.product(args.settings, args.environments):
         wait_for_quiet(args.quiet_wait)
-        r = run_comparison(name, environment, config, args, device)
+        r = run_comparison(name, environment, config, ours.flops_per_token(args.seq), args, device)
         results.append(r)
         print(f"{name}, {environment}: ours {r['ours']['tokens_per_s']:,.0f} tok/s, HF {r['hf']['tokens_per_s']:,.0f} "
               f"tok/s, ratio {r['ratio']:.2f}x (best steps {r['best_ratio']:.2f}x), MFU "
