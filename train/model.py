@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from train import cpu_kernels
+
 
 @dataclass
 class ModelConfig:
@@ -57,6 +59,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if cpu_kernels.usable(x, self.weight):  # one pass per row on a CPU (train/cpu_kernels.c)
+            return cpu_kernels.RMSNorm.apply(x, self.weight, self.eps)
         if x.dtype == self.weight.dtype == torch.float32:  # the residual stream, autocast or not
             return F.rms_norm(x, self.weight.shape, self.weight, self.eps)  # no dtype round trips
         # Normalise in fp32, as HF does: bf16 variance loses the small activations.
@@ -116,9 +120,12 @@ class Attention(nn.Module):
             qkv = F.linear(x, torch.cat([p.weight for p in projections]))
         else:  # a projection with its own forward (a LoRA adapter, train/lora.py) must run it
             qkv = torch.cat([p(x) for p in projections], dim=-1)
-        qkv = qkv.view(b, t, h + 2 * kv, self.head_dim).transpose(1, 2)
-        qk, v = qkv.split([h + kv, kv], dim=1)  # split, not slices: no zero-filled gradients
-        q, k = apply_rope(qk, cos, sin).split([h, kv], dim=1)  # queries and keys rotated at once
+        qkv = qkv.view(b, t, h + 2 * kv, self.head_dim)
+        if cpu_kernels.usable(qkv, cos):  # split and rotated in one pass (train/cpu_kernels.c)
+            q, k, v = (y.transpose(1, 2) for y in cpu_kernels.RotarySplit.apply(qkv, cos, sin, h, kv))
+        else:
+            qk, v = qkv.transpose(1, 2).split([h + kv, kv], dim=1)  # split: no zero-filled gradients
+            q, k = apply_rope(qk, cos, sin).split([h, kv], dim=1)  # queries and keys rotated at once
         if cache is not None:
             k, v = cache.extend(self.layer, k, v)
         gqa = h != kv  # SDPA shares each key/value head among h // kv query heads, no copies
@@ -147,7 +154,10 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(config.hidden_dim, config.dim, bias=False)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_proj(x), self.up_proj(x)
+        if cpu_kernels.usable(gate, up):
+            return self.down_proj(cpu_kernels.SwiGLU.apply(gate, up))
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Block(nn.Module):
@@ -257,6 +267,8 @@ class Transformer(nn.Module):
             return logits
         if torch.compiler.is_compiling():  # inductor fuses this into a pass or two
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
+        elif cpu_kernels.usable(logits):
+            loss = cpu_kernels.CrossEntropy.apply(logits, targets)
         else:
             loss = ChunkedCrossEntropy.apply(logits, targets)
         return logits, loss

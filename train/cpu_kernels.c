@@ -1,0 +1,144 @@
+/* Fused fp32 CPU kernels for the trainer's memory-bound layers (train/cpu_kernels.py builds and
+ * loads this file; train/model.py calls it in eager mode on a CPU).
+ *
+ * Why: in eager PyTorch each of these layers is several passes over memory (RMSNorm's backward
+ * alone is about ten ops), and on a CPU those passes, not the matmuls, are what an eager step
+ * can still save. Each function here is one pass per row, parallel over rows with the OpenMP
+ * runtime PyTorch already loaded. All arrays are contiguous and row-major; `threads` is
+ * torch.get_num_threads(). Results depend only on the inputs and the thread count.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <omp.h>
+
+#ifdef XIULIAN_VECTOR_EXPF
+/* glibc's vector expf (libmvec), so the exp loops vectorise without -ffast-math. */
+float expf(float) __attribute__((simd("notinbranch")));
+#endif
+
+/* Cross-entropy, forward: the log-sum-exp of each row of (n, v) logits. */
+void ce_logsumexp(const float *logits, int64_t n, int64_t v, float *lse, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = logits + i * v;
+        float m = -INFINITY, s = 0.f;
+        #pragma omp simd reduction(max:m)
+        for (int64_t j = 0; j < v; j++) m = row[j] > m ? row[j] : m;
+        #pragma omp simd reduction(+:s)
+        for (int64_t j = 0; j < v; j++) s += expf(row[j] - m);
+        lse[i] = m + logf(s);
+    }
+}
+
+/* Cross-entropy, backward: grad = (softmax(row) - one_hot(target)) * w, w per row (0 skips). */
+void ce_grad(const float *logits, const float *lse, const int64_t *target, const float *w,
+             int64_t n, int64_t v, float *grad, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = logits + i * v;
+        float *g = grad + i * v;
+        const float l = lse[i], wi = w[i];
+        #pragma omp simd
+        for (int64_t j = 0; j < v; j++) g[j] = expf(row[j] - l) * wi;
+        g[target[i]] -= wi;
+    }
+}
+
+/* RMSNorm, forward: y = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps), kept per row. */
+void rms_norm(const float *x, const float *weight, int64_t n, int64_t d, float eps,
+              float *y, float *rstd, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float *xi = x + i * d;
+        float *yi = y + i * d, ss = 0.f;
+        #pragma omp simd reduction(+:ss)
+        for (int64_t j = 0; j < d; j++) ss += xi[j] * xi[j];
+        const float r = 1.f / sqrtf(ss / (float)d + eps);
+        rstd[i] = r;
+        #pragma omp simd
+        for (int64_t j = 0; j < d; j++) yi[j] = xi[j] * r * weight[j];
+    }
+}
+
+/* RMSNorm, backward: gx = rstd * (gy*w - xhat * mean(gy*w*xhat)); each thread sums its rows'
+ * gy * xhat into its own row of gw_partial (threads, d), which the caller adds up. */
+void rms_norm_grad(const float *gy, const float *x, const float *weight, const float *rstd,
+                   int64_t n, int64_t d, float *gx, float *gw_partial, int threads) {
+    #pragma omp parallel num_threads(threads)
+    {
+        float *gw = gw_partial + (int64_t)omp_get_thread_num() * d;
+        for (int64_t j = 0; j < d; j++) gw[j] = 0.f;
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            const float *gyi = gy + i * d, *xi = x + i * d;
+            float *gxi = gx + i * d, dot = 0.f;
+            const float r = rstd[i];
+            #pragma omp simd reduction(+:dot)
+            for (int64_t j = 0; j < d; j++) {
+                dot += gyi[j] * weight[j] * xi[j];
+                gw[j] += gyi[j] * xi[j] * r;
+            }
+            const float c = dot * r * r / (float)d;
+            #pragma omp simd
+            for (int64_t j = 0; j < d; j++) gxi[j] = r * (gyi[j] * weight[j] - xi[j] * c);
+        }
+    }
+}
+
+/* SwiGLU, forward: y = silu(gate) * up over n elements. */
+void swiglu(const float *gate, const float *up, int64_t n, float *y, int threads) {
+    #pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = gate[i] / (1.f + expf(-gate[i])) * up[i];
+}
+
+/* SwiGLU, backward: d up = gy * silu(gate), d gate = gy * up * s * (1 + gate * (1 - s)). */
+void swiglu_grad(const float *gy, const float *gate, const float *up, int64_t n,
+                 float *ggate, float *gup, int threads) {
+    #pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        const float s = 1.f / (1.f + expf(-gate[i]));
+        gup[i] = gy[i] * gate[i] * s;
+        ggate[i] = gy[i] * up[i] * s * (1.f + gate[i] * (1.f - s));
+    }
+}
+
+/* Rotary embedding on one head: y[i] = x[i] * cos[i] + x[i + half mod hd] * signed_sin[i]
+ * (HF's rotate-half layout; train/model.py's sin table has its first half negated). With
+ * `inverse` it applies the transpose, which is the backward: y[i] = x[i] * cos[i]
+ * + x[j] * signed_sin[j], j = i + half mod hd. */
+static inline void rotate(const float *x, const float *cos, const float *ssin, int64_t hd,
+                          int inverse, float *y) {
+    const int64_t half = hd / 2;
+    for (int64_t i = 0; i < hd; i++) {
+        const int64_t j = i < half ? i + half : i - half;
+        y[i] = x[i] * cos[i] + x[j] * (inverse ? ssin[j] : ssin[i]);
+    }
+}
+
+/* Queries, keys and values from the fused projection's output (rows, h + 2 kv, hd), rows =
+ * batch * t: q (rows, h, hd) and k (rows, kv, hd) rotated for position row % t, v copied. */
+void rotary_split(const float *qkv, int64_t rows, int64_t t, int64_t h, int64_t kv, int64_t hd,
+                  const float *cos, const float *ssin, float *q, float *k, float *v, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = qkv + r * (h + 2 * kv) * hd;
+        const float *c = cos + (r % t) * hd, *s = ssin + (r % t) * hd;
+        for (int64_t head = 0; head < h; head++) rotate(x + head * hd, c, s, hd, 0, q + (r * h + head) * hd);
+        for (int64_t head = 0; head < kv; head++) rotate(x + (h + head) * hd, c, s, hd, 0, k + (r * kv + head) * hd);
+        for (int64_t j = 0; j < kv * hd; j++) v[r * kv * hd + j] = x[(h + kv) * hd + j];
+    }
+}
+
+/* Backward of rotary_split: one gradient (rows, h + 2 kv, hd) from those of q, k and v. */
+void rotary_split_grad(const float *gq, const float *gk, const float *gv, int64_t rows, int64_t t,
+                       int64_t h, int64_t kv, int64_t hd, const float *cos, const float *ssin,
+                       float *gqkv, int threads) {
+    #pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        float *g = gqkv + r * (h + 2 * kv) * hd;
+        const float *c = cos + (r % t) * hd, *s = ssin + (r % t) * hd;
+        for (int64_t head = 0; head < h; head++) rotate(gq + (r * h + head) * hd, c, s, hd, 1, g + head * hd);
+        for (int64_t head = 0; head < kv; head++) rotate(gk + (r * kv + head) * hd, c, s, hd, 1, g + (h + head) * hd);
+        for (int64_t j = 0; j < kv * hd; j++) g[(h + kv) * hd + j] = gv[r * kv * hd + j];
+    }
+}

@@ -1,0 +1,200 @@
+"""Fused fp32 CPU kernels for RMSNorm, SwiGLU, rotary embedding and cross-entropy.
+
+Why: on a CPU an eager fp32 step's matmuls already run near the measured peak, and most of the
+rest is memory passes that PyTorch makes one op at a time (RMSNorm's backward is about ten of
+them). `cpu_kernels.c` does each layer in one pass per row. It is compiled on first use with the
+system C compiler for this machine's CPU (as torch.compile's C++ backend does) and cached under
+~/.cache/xiulian/kernels. Where there is no compiler, or outside Linux, `available()` is False and
+train/model.py keeps its PyTorch ops; `XIULIAN_KERNELS=off` does the same on purpose.
+
+Each function below is an autograd.Function for contiguous fp32 CPU tensors; `usable` says
+whether a call may take this path (never under torch.compile, which fuses these layers itself).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("cpu_kernels.c")
+# (compiler flags, libraries), tried in order: AVX-512 vectors with glibc's vector expf
+# (libmvec); then flags any GCC or Clang with OpenMP takes.
+FLAG_SETS = (
+    (["-O3", "-march=native", "-mprefer-vector-width=512", "-DXIULIAN_VECTOR_EXPF"], ["-lmvec"]),
+    (["-O3", "-march=native"], []),
+)
+_lib: ctypes.CDLL | None | bool = False  # False: not tried yet
+
+
+def available() -> bool:
+    """True where the kernels are built (or were cached) and loaded."""
+    return _load() is not None
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    return (all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
+            and not torch.compiler.is_compiling() and available())
+
+
+def _load() -> ctypes.CDLL | None:
+    global _lib
+    if _lib is False:
+        _lib = None
+        if os.environ.get("XIULIAN_KERNELS", "").lower() != "off" and sys.platform.startswith("linux"):
+            try:
+                _lib = ctypes.CDLL(str(_build()))
+            except (OSError, RuntimeError) as e:
+                warnings.warn(f"xiulian: fused CPU kernels unavailable ({e}); using PyTorch ops")
+    return _lib
+
+
+def _build() -> Path:
+    """The shared library for this source, compiler and CPU, compiled once and cached."""
+    cc = os.environ.get("CC", "cc")
+    cpu = _cpu_flags()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xiulian" / "kernels"
+    error = ""
+    for flags, libs in FLAG_SETS:
+        key = hashlib.sha256(SOURCE.read_bytes() + " ".join([cc, *flags, *libs, cpu]).encode()).hexdigest()[:16]
+        target = cache / f"cpu_kernels-{key}.so"
+        if target.exists():
+            return target
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:  # then an atomic rename: safe when
+            built = Path(tmp) / target.name                   # torchrun's workers build at once
+            command = [cc, *flags, "-fopenmp", "-shared", "-fPIC", str(SOURCE), "-o", str(built), *libs, "-lm"]
+            try:
+                run = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                raise RuntimeError(f"cannot run {cc}: {e}") from None
+            if run.returncode == 0:
+                os.replace(built, target)
+                return target
+            error = (run.stderr.strip().splitlines() or ["failed"])[-1]
+    raise RuntimeError(f"{cc} failed: {error}")
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags: a library built with -march=native for one CPU may not run on
+    another one sharing the same home directory (a cluster's nodes)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return ""
+
+
+def _p(t: torch.Tensor) -> ctypes.c_void_p:
+    return ctypes.c_void_p(t.data_ptr())
+
+
+def _n(*values: int) -> list[ctypes.c_int64]:
+    return [ctypes.c_int64(v) for v in values]
+
+
+def _threads() -> int:
+    return torch.get_num_threads()
+
+
+class RMSNorm(torch.autograd.Function):
+    """F.rms_norm(x, (d,), weight, eps) over the last dimension."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        x = x.contiguous()
+        d = x.shape[-1]
+        y, rstd = torch.empty_like(x), x.new_empty(x.numel() // d)
+        _lib.rms_norm(_p(x), _p(weight), *_n(rstd.numel(), d), ctypes.c_float(eps), _p(y), _p(rstd), _threads())
+        ctx.save_for_backward(x, weight, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: torch.Tensor):
+        x, weight, rstd = ctx.saved_tensors
+        gy, threads = gy.contiguous(), _threads()
+        gx, partial = torch.empty_like(x), x.new_empty(threads, x.shape[-1])
+        _lib.rms_norm_grad(_p(gy), _p(x), _p(weight), _p(rstd), *_n(rstd.numel(), x.shape[-1]),
+                           _p(gx), _p(partial), threads)
+        return gx, partial.sum(0), None
+
+
+class SwiGLU(torch.autograd.Function):
+    """F.silu(gate) * up."""
+
+    @staticmethod
+    def forward(ctx, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate.contiguous(), up.contiguous()
+        y = torch.empty_like(gate)
+        _lib.swiglu(_p(gate), _p(up), *_n(gate.numel()), _p(y), _threads())
+        ctx.save_for_backward(gate, up)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: torch.Tensor):
+        gate, up = ctx.saved_tensors
+        gy = gy.contiguous()
+        ggate, gup = torch.empty_like(gate), torch.empty_like(up)
+        _lib.swiglu_grad(_p(gy), _p(gate), _p(up), *_n(gate.numel()), _p(ggate), _p(gup), _threads())
+        return ggate, gup
+
+
+class RotarySplit(torch.autograd.Function):
+    """q, k, v of shapes (b, t, h, hd), (b, t, kv, hd), (b, t, kv, hd) from the fused projection's
+    output (b, t, h + 2 kv, hd), with q and k rotated as `train.model.apply_rope` does; cos and
+    signed_sin are (t, hd) tables for the t positions."""
+
+    @staticmethod
+    def forward(ctx, qkv: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor, h: int, kv: int):
+        qkv, cos, signed_sin = qkv.contiguous(), cos.contiguous(), signed_sin.contiguous()
+        b, t, _, hd = qkv.shape
+        q, k, v = qkv.new_empty(b, t, h, hd), qkv.new_empty(b, t, kv, hd), qkv.new_empty(b, t, kv, hd)
+        _lib.rotary_split(_p(qkv), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
+                          _p(q), _p(k), _p(v), _threads())
+        ctx.save_for_backward(cos, signed_sin)
+        ctx.shape = qkv.shape
+        return q, k, v
+
+    @staticmethod
+    def backward(ctx, gq: torch.Tensor, gk: torch.Tensor, gv: torch.Tensor):
+        cos, signed_sin = ctx.saved_tensors
+        b, t, heads, hd = ctx.shape
+        h, kv = gq.shape[2], gk.shape[2]
+        grads = [g.contiguous() if g is not None else torch.zeros(b, t, n, hd)
+                 for g, n in ((gq, h), (gk, kv), (gv, kv))]
+        gqkv = grads[0].new_empty(ctx.shape)
+        _lib.rotary_split_grad(*map(_p, grads), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
+                               _p(gqkv), _threads())
+        return gqkv, None, None, None, None
+
+
+class CrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of (..., vocab) fp32 logits over targets != -100."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        flat, targets = logits.reshape(-1, logits.shape[-1]).contiguous(), targets.reshape(-1)
+        n, v = flat.shape
+        counted = targets != -100
+        safe_targets = torch.where(counted, targets, 0).contiguous()
+        lse = flat.new_empty(n)
+        _lib.ce_logsumexp(_p(flat), *_n(n, v), _p(lse), _threads())
+        n_counted = counted.sum()
+        ctx.save_for_backward(flat, lse, safe_targets, counted, n_counted)
+        ctx.shape = logits.shape
+        target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1)
+        return torch.where(counted, lse - target_logits, 0.0).sum() / n_counted
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        flat, lse, safe_targets, counted, n_counted = ctx.saved_tensors
+        weight = (grad_loss / n_counted * counted).float().contiguous()
+        grad = torch.empty_like(flat)
+        _lib.ce_grad(_p(flat), _p(lse), _p(safe_targets), _p(weight), *_n(*flat.shape), _p(grad), _threads())
+        return grad.view(ctx.shape), None
