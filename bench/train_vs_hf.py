@@ -303,14 +303,16 @@ def report(args, config: ModelConfig, n_params: int, gap: float, results: list[d
               "block over 32 MB to the kernel on free and faults it in again on the next step. "
               "*same* gives HF's process our setting too, so the two rows differ only by model.",
               "- Where the difference comes from: both models run the same matmuls, the same SDPA "
-              "kernel (with GQA) and the same fused AdamW, which are most of a step. As shipped, "
-              "most of our lead is the allocator: a step re-allocates its (tokens, vocab) logits "
-              "and their gradient, so with glibc's default each step pays the page faults of a "
-              "fresh 30-70 MB tensor several times. With the same allocator, what is left is the "
-              "loss: in eager mode HF's `F.cross_entropy` on an fp32 copy of the logits makes three "
-              "more (tokens, vocab) tensors, ours (`ChunkedCrossEntropy`) works in 1 MB blocks; "
-              "compiled, inductor fuses HF's loss and elementwise work as well as ours, and the two "
-              "meet.",
+              "kernel (with GQA) and the same fused AdamW, which are most of a step. In eager mode "
+              "our model does RMSNorm, SwiGLU, the rotary split of q/k/v and the cross-entropy in "
+              "fused fp32 kernels, one pass per row (`train/cpu_kernels.c`, compiled for the machine "
+              "on first use), where PyTorch's ops make several passes over memory each: that is the "
+              "fp32 lead with the same allocator. Under bf16 autocast only RMSNorm (on the fp32 "
+              "residual stream) takes a kernel, and the loss works in 1 MB blocks "
+              "(`ChunkedCrossEntropy`). As shipped, the allocator adds to it: a step re-allocates its "
+              "(tokens, vocab) logits and their gradient, so with glibc's default each step pays the "
+              "page faults of a fresh 30-70 MB tensor several times. Compiled, inductor fuses both "
+              "models' elementwise work alike, and the allocator is what is left.",
               "- HF is called as `model(input_ids=x, labels=y, shift_labels=y)`, so its loss averages "
               "over the same positions as ours; HF uses its default SDPA attention (with `enable_gqa`).",
               ""]

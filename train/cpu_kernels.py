@@ -111,7 +111,7 @@ class RMSNorm(torch.autograd.Function):
         x = x.contiguous()
         d = x.shape[-1]
         y, rstd = torch.empty_like(x), x.new_empty(x.numel() // d)
-        _lib.rms_norm(_p(x), _p(weight), *_n(rstd.numel(), d), ctypes.c_float(eps), _p(y), _p(rstd), _threads())
+        _load().rms_norm(_p(x), _p(weight), *_n(rstd.numel(), d), ctypes.c_float(eps), _p(y), _p(rstd), _threads())
         ctx.save_for_backward(x, weight, rstd)
         return y
 
@@ -120,7 +120,7 @@ class RMSNorm(torch.autograd.Function):
         x, weight, rstd = ctx.saved_tensors
         gy, threads = gy.contiguous(), _threads()
         gx, partial = torch.empty_like(x), x.new_empty(threads, x.shape[-1])
-        _lib.rms_norm_grad(_p(gy), _p(x), _p(weight), _p(rstd), *_n(rstd.numel(), x.shape[-1]),
+        _load().rms_norm_grad(_p(gy), _p(x), _p(weight), _p(rstd), *_n(rstd.numel(), x.shape[-1]),
                            _p(gx), _p(partial), threads)
         return gx, partial.sum(0), None
 
@@ -132,7 +132,7 @@ class SwiGLU(torch.autograd.Function):
     def forward(ctx, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
         gate, up = gate.contiguous(), up.contiguous()
         y = torch.empty_like(gate)
-        _lib.swiglu(_p(gate), _p(up), *_n(gate.numel()), _p(y), _threads())
+        _load().swiglu(_p(gate), _p(up), *_n(gate.numel()), _p(y), _threads())
         ctx.save_for_backward(gate, up)
         return y
 
@@ -141,7 +141,7 @@ class SwiGLU(torch.autograd.Function):
         gate, up = ctx.saved_tensors
         gy = gy.contiguous()
         ggate, gup = torch.empty_like(gate), torch.empty_like(up)
-        _lib.swiglu_grad(_p(gy), _p(gate), _p(up), *_n(gate.numel()), _p(ggate), _p(gup), _threads())
+        _load().swiglu_grad(_p(gy), _p(gate), _p(up), *_n(gate.numel()), _p(ggate), _p(gup), _threads())
         return ggate, gup
 
 
@@ -155,7 +155,7 @@ class RotarySplit(torch.autograd.Function):
         qkv, cos, signed_sin = qkv.contiguous(), cos.contiguous(), signed_sin.contiguous()
         b, t, _, hd = qkv.shape
         q, k, v = qkv.new_empty(b, t, h, hd), qkv.new_empty(b, t, kv, hd), qkv.new_empty(b, t, kv, hd)
-        _lib.rotary_split(_p(qkv), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
+        _load().rotary_split(_p(qkv), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
                           _p(q), _p(k), _p(v), _threads())
         ctx.save_for_backward(cos, signed_sin)
         ctx.shape = qkv.shape
@@ -169,32 +169,40 @@ class RotarySplit(torch.autograd.Function):
         grads = [g.contiguous() if g is not None else torch.zeros(b, t, n, hd)
                  for g, n in ((gq, h), (gk, kv), (gv, kv))]
         gqkv = grads[0].new_empty(ctx.shape)
-        _lib.rotary_split_grad(*map(_p, grads), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
+        _load().rotary_split_grad(*map(_p, grads), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
                                _p(gqkv), _threads())
         return gqkv, None, None, None, None
 
 
 class CrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of (..., vocab) fp32 logits over targets != -100."""
+    """Mean cross-entropy of (..., vocab) fp32 logits over targets != -100. The gradient is
+    computed in the forward pass, row by row while each row is in cache; backward only scales it
+    (not even that for a plain `loss.backward()`)."""
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, with_grad: bool) -> torch.Tensor:
         flat, targets = logits.reshape(-1, logits.shape[-1]).contiguous(), targets.reshape(-1)
-        n, v = flat.shape
         counted = targets != -100
         safe_targets = torch.where(counted, targets, 0).contiguous()
-        lse = flat.new_empty(n)
-        _lib.ce_logsumexp(_p(flat), *_n(n, v), _p(lse), _threads())
         n_counted = counted.sum()
-        ctx.save_for_backward(flat, lse, safe_targets, counted, n_counted)
+        weight = (counted / n_counted).float()  # d loss / d row's cross-entropy
+        lse = flat.new_empty(flat.shape[0])
+        grad = torch.empty_like(flat) if with_grad else None
+        _load().cross_entropy(_p(flat), _p(safe_targets), _p(weight), *_n(*flat.shape), _p(lse),
+                              None if grad is None else _p(grad), _threads())
+        ctx.save_for_backward(grad)
         ctx.shape = logits.shape
         target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1)
         return torch.where(counted, lse - target_logits, 0.0).sum() / n_counted
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
-        flat, lse, safe_targets, counted, n_counted = ctx.saved_tensors
-        weight = (grad_loss / n_counted * counted).float().contiguous()
-        grad = torch.empty_like(flat)
-        _lib.ce_grad(_p(flat), _p(lse), _p(safe_targets), _p(weight), *_n(*flat.shape), _p(grad), _threads())
-        return grad.view(ctx.shape), None
+        (grad,) = ctx.saved_tensors
+        if grad_loss.item() != 1.0:
+            grad = grad * grad_loss
+        return grad.view(ctx.shape), None, None
+
+
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`CrossEntropy`, computing the gradient only where autograd will ask for it."""
+    return CrossEntropy.apply(logits, targets, torch.is_grad_enabled() and logits.requires_grad)

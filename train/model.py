@@ -3,7 +3,9 @@
 RoPE, RMSNorm, SwiGLU, grouped-query attention through `scaled_dot_product_attention`,
 optional tied embeddings, and KV-cache sampling. Parameter names and the rotary layout follow
 Hugging Face's LlamaForCausalLM (rotate-half, not interleaved), so a checkpoint maps onto it
-name for name and the logits agree.
+name for name and the logits agree. In eager mode on a CPU the memory-bound layers (RMSNorm,
+SwiGLU, the rotary split, the loss) call fused fp32 kernels where `train.cpu_kernels` could build
+them; each branch keeps the plain PyTorch form beside it, which is what they compute.
 """
 from __future__ import annotations
 
@@ -180,9 +182,9 @@ class ChunkedCrossEntropy(torch.autograd.Function):
     Why: in eager mode F.cross_entropy on (tokens, vocab) logits makes three more tensors of
     that size (an fp32 copy of bf16 logits, the log-softmax, a zero-filled one-hot gradient),
     and on a CPU each fresh 64 MB tensor costs page faults as well as a pass over memory. Here
-    only the gradient is full size: a 7 M-parameter model's eager step runs ~5 % faster in
-    fp32 and ~25 % under bf16 autocast (docs/BENCHMARKS.md). torch.compile fuses the plain
-    form as well, so `Transformer.forward` uses this class in eager mode only."""
+    only the gradient is full size: a 7 M-parameter model's eager bf16 step runs ~25 % faster.
+    torch.compile fuses the plain form as well, and fp32 on a CPU has a one-pass kernel
+    (train/cpu_kernels.c), so `Transformer.forward` uses this class for the rest of eager mode."""
 
     BLOCK = 2 ** 18  # elements per block: stays in cache, and malloc reuses it
 
@@ -268,7 +270,7 @@ class Transformer(nn.Module):
         if torch.compiler.is_compiling():  # inductor fuses this into a pass or two
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
         elif cpu_kernels.usable(logits):
-            loss = cpu_kernels.CrossEntropy.apply(logits, targets)
+            loss = cpu_kernels.cross_entropy(logits, targets)
         else:
             loss = ChunkedCrossEntropy.apply(logits, targets)
         return logits, loss
