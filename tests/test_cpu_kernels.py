@@ -81,6 +81,9 @@ def test_cross_entropy_matches_torch_with_ignored_targets():
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-6)
     torch.testing.assert_close(grad_ours, grad_ref, atol=1e-7, rtol=1e-4)
     assert grad_ours[0, :9].abs().max() == 0  # ignored positions get no gradient
+    targets[1, 3] = 1001  # out of the vocabulary: an error, as from F.cross_entropy, not a stray write
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        cpu_kernels.cross_entropy(logits, targets)
 
 
 @needs_kernels

@@ -110,6 +110,8 @@ class RMSNorm(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
         x = x.contiguous()
         d = x.shape[-1]
+        if weight.shape != (d,) or not weight.is_contiguous():
+            raise ValueError(f"RMSNorm weight of shape {tuple(weight.shape)} for rows of {d}")
         y, rstd = torch.empty_like(x), x.new_empty(x.numel() // d)
         _load().rms_norm(_p(x), _p(weight), *_n(rstd.numel(), d), ctypes.c_float(eps), _p(y), _p(rstd), _threads())
         ctx.save_for_backward(x, weight, rstd)
@@ -130,6 +132,8 @@ class SwiGLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        if gate.shape != up.shape:
+            raise ValueError(f"SwiGLU gate {tuple(gate.shape)} and up {tuple(up.shape)} differ")
         gate, up = gate.contiguous(), up.contiguous()
         y = torch.empty_like(gate)
         _load().swiglu(_p(gate), _p(up), *_n(gate.numel()), _p(y), _threads())
@@ -186,13 +190,13 @@ class CrossEntropy(torch.autograd.Function):
         safe_targets = torch.where(counted, targets, 0).contiguous()
         n_counted = counted.sum()
         weight = (counted / n_counted).float()  # d loss / d row's cross-entropy
-        lse = flat.new_empty(flat.shape[0])
+        target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1)  # raises on a bad target
+        lse = flat.new_empty(flat.shape[0])                                   # before C indexes it
         grad = torch.empty_like(flat) if with_grad else None
         _load().cross_entropy(_p(flat), _p(safe_targets), _p(weight), *_n(*flat.shape), _p(lse),
                               None if grad is None else _p(grad), _threads())
         ctx.save_for_backward(grad)
         ctx.shape = logits.shape
-        target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1)
         return torch.where(counted, lse - target_logits, 0.0).sum() / n_counted
 
     @staticmethod
