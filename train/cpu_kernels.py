@@ -123,7 +123,7 @@ class RMSNorm(torch.autograd.Function):
         gy, threads = gy.contiguous(), _threads()
         gx, partial = torch.empty_like(x), x.new_empty(threads, x.shape[-1])
         _load().rms_norm_grad(_p(gy), _p(x), _p(weight), _p(rstd), *_n(rstd.numel(), x.shape[-1]),
-                           _p(gx), _p(partial), threads)
+                              _p(gx), _p(partial), threads)
         return gx, partial.sum(0), None
 
 
@@ -160,21 +160,21 @@ class RotarySplit(torch.autograd.Function):
         b, t, _, hd = qkv.shape
         q, k, v = qkv.new_empty(b, t, h, hd), qkv.new_empty(b, t, kv, hd), qkv.new_empty(b, t, kv, hd)
         _load().rotary_split(_p(qkv), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
-                          _p(q), _p(k), _p(v), _threads())
+                             _p(q), _p(k), _p(v), _threads())
         ctx.save_for_backward(cos, signed_sin)
-        ctx.shape = qkv.shape
+        ctx.shape, ctx.heads = qkv.shape, (h, kv)
         return q, k, v
 
     @staticmethod
     def backward(ctx, gq: torch.Tensor, gk: torch.Tensor, gv: torch.Tensor):
         cos, signed_sin = ctx.saved_tensors
-        b, t, heads, hd = ctx.shape
-        h, kv = gq.shape[2], gk.shape[2]
-        grads = [g.contiguous() if g is not None else torch.zeros(b, t, n, hd)
+        b, t, _, hd = ctx.shape
+        h, kv = ctx.heads
+        grads = [g.contiguous() if g is not None else torch.zeros(b, t, n, hd)  # an unused output
                  for g, n in ((gq, h), (gk, kv), (gv, kv))]
         gqkv = grads[0].new_empty(ctx.shape)
         _load().rotary_split_grad(*map(_p, grads), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
-                               _p(gqkv), _threads())
+                                  _p(gqkv), _threads())
         return gqkv, None, None, None, None
 
 
