@@ -19,43 +19,86 @@
 float expf(float) __attribute__((simd("notinbranch")));
 #endif
 
-/* g[j] = exp(row[j] - l) * w. With AVX-512 the aligned middle goes out as streaming stores:
- * the (tokens, vocab) gradient is far bigger than any cache, and a plain store would first read
- * every line it writes (3 ms of a 10 ms loss on the benchmark model). */
-static inline void scaled_softmax_row(const float *row, float l, float w, int64_t v, float *g) {
+/* bfloat16 <-> float: the top half of a float's bits; rounded to nearest even, as torch does. */
+static inline float bf16_to_float(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint16_t float_to_bf16(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* g[j] = exp(row[j] - l) * w, row and g fp32 or (bf16 != 0) bfloat16. With AVX-512 the aligned
+ * middle goes out as streaming stores: the (tokens, vocab) gradient is far bigger than any
+ * cache, and a plain store would first read every line it writes (3 ms of a 10 ms fp32 loss on
+ * the benchmark model). */
+static inline void scaled_softmax_row(const void *row, int bf16, float l, float w, int64_t v, void *g) {
+    const float *xf = row;
+    const uint16_t *xh = row;
+    float *gf = g;
+    uint16_t *gh = g;
+    const int64_t per_line = bf16 ? 32 : 16;  /* elements in 64 bytes */
     int64_t j = 0;
+#define VALUE(k) (expf((bf16 ? bf16_to_float(xh[k]) : xf[k]) - l) * w)
+#define STORE(k, y) do { if (bf16) gh[k] = float_to_bf16(y); else gf[k] = (y); } while (0)
 #ifdef __AVX512F__
-    for (; j < v && ((uintptr_t)(g + j) & 63); j++) g[j] = expf(row[j] - l) * w;
-    float block[16] __attribute__((aligned(64)));
-    for (; j + 16 <= v; j += 16) {
-        #pragma omp simd
-        for (int k = 0; k < 16; k++) block[k] = expf(row[j + k] - l) * w;
-        _mm512_stream_ps(g + j, _mm512_load_ps(block));
+    for (; j < v && ((uintptr_t)(bf16 ? (void *)(gh + j) : (void *)(gf + j)) & 63); j++) STORE(j, VALUE(j));
+    float block[32] __attribute__((aligned(64)));
+    uint16_t half[32] __attribute__((aligned(64)));
+    for (; j + per_line <= v; j += per_line) {
+        if (bf16) {
+            #pragma omp simd
+            for (int k = 0; k < 32; k++) half[k] = float_to_bf16(expf(bf16_to_float(xh[j + k]) - l) * w);
+            _mm512_stream_si512((void *)(gh + j), _mm512_load_si512(half));
+        } else {
+            #pragma omp simd
+            for (int k = 0; k < 16; k++) block[k] = expf(xf[j + k] - l) * w;
+            _mm512_stream_ps(gf + j, _mm512_load_ps(block));
+        }
     }
     _mm_sfence();  /* the streamed stores land before the caller's read-modify-write */
 #endif
-    const int64_t done = j;
-    #pragma omp simd
-    for (int64_t k = done; k < v; k++) g[k] = expf(row[k] - l) * w;
+    for (; j < v; j++) STORE(j, VALUE(j));
+#undef VALUE
+#undef STORE
 }
 
-/* Cross-entropy over rows of (n, v) logits: each row's log-sum-exp and, unless grad is NULL,
- * its gradient (softmax(row) - one_hot(target)) * w[row] (w = 0 skips a row), written while
- * the row is still in cache rather than in a second pass over all the logits in backward. */
-void cross_entropy(const float *logits, const int64_t *target, const float *w, int64_t n,
-                   int64_t v, float *lse, float *grad, int threads) {
+/* Cross-entropy over rows of (n, v) logits, fp32 or (bf16 != 0) bfloat16: each row's
+ * log-sum-exp and, unless grad is NULL, its gradient (softmax(row) - one_hot(target)) * w[row]
+ * (w = 0 skips a row) in the logits' dtype, written while the row is still in cache rather
+ * than in a second pass over all the logits in backward. */
+void cross_entropy(const void *logits, int bf16, const int64_t *target, const float *w, int64_t n,
+                   int64_t v, float *lse, void *grad, int threads) {
+    const int64_t size = bf16 ? 2 : 4;
     #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        const float *row = logits + i * v;
+        const float *xf = (const float *)((const char *)logits + i * v * size);
+        const uint16_t *xh = (const uint16_t *)xf;
         float m = -INFINITY, s = 0.f;
-        #pragma omp simd reduction(max:m)
-        for (int64_t j = 0; j < v; j++) m = row[j] > m ? row[j] : m;
-        #pragma omp simd reduction(+:s)
-        for (int64_t j = 0; j < v; j++) s += expf(row[j] - m);
-        lse[i] = m + logf(s);
+        if (bf16) {
+            #pragma omp simd reduction(max:m)
+            for (int64_t j = 0; j < v; j++) m = bf16_to_float(xh[j]) > m ? bf16_to_float(xh[j]) : m;
+            #pragma omp simd reduction(+:s)
+            for (int64_t j = 0; j < v; j++) s += expf(bf16_to_float(xh[j]) - m);
+        } else {
+            #pragma omp simd reduction(max:m)
+            for (int64_t j = 0; j < v; j++) m = xf[j] > m ? xf[j] : m;
+            #pragma omp simd reduction(+:s)
+            for (int64_t j = 0; j < v; j++) s += expf(xf[j] - m);
+        }
+        const float l = lse[i] = m + logf(s);
         if (grad) {
-            scaled_softmax_row(row, lse[i], w[i], v, grad + i * v);
-            grad[i * v + target[i]] -= w[i];
+            void *g = (char *)grad + i * v * size;
+            scaled_softmax_row(xf, (int)bf16, l, w[i], v, g);
+            const int64_t t = target[i];
+            const float p = expf((bf16 ? bf16_to_float(xh[t]) : xf[t]) - l);
+            if (bf16) ((uint16_t *)g)[t] = float_to_bf16((p - 1.f) * w[i]);
+            else ((float *)g)[t] = (p - 1.f) * w[i];
         }
     }
 }

@@ -33,6 +33,7 @@ FLAG_SETS = (
 _lib: ctypes.CDLL | None | bool = False  # False: not tried yet
 
 
+@torch.compiler.assume_constant_result
 def available() -> bool:
     """True where the kernels are built (or were cached) and loaded."""
     return _load() is not None
@@ -178,35 +179,52 @@ class RotarySplit(torch.autograd.Function):
         return gqkv, None, None, None, None
 
 
-class CrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of (..., vocab) fp32 logits over targets != -100. The gradient is
-    computed in the forward pass, row by row while each row is in cache; backward only scales it
-    (not even that for a plain `loss.backward()`)."""
+@torch.library.custom_op("xiulian::cross_entropy", mutates_args=())
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor, with_grad: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean loss, its gradient w.r.t. the (n, vocab) logits, or an empty tensor). An opaque op,
+    so torch.compile calls the kernel too rather than tracing into it."""
+    flat = logits.contiguous()
+    counted = targets != -100
+    safe_targets = torch.where(counted, targets, 0).contiguous()
+    n_counted = counted.sum()
+    weight = (counted / n_counted).float()  # d loss / d row's cross-entropy
+    target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1).float()  # raises on a bad
+    lse = flat.new_empty(flat.shape[0], dtype=torch.float32)                   # target before C
+    grad = torch.empty_like(flat) if with_grad else flat.new_empty(0)          # indexes with it
+    _load().cross_entropy(_p(flat), flat.dtype == torch.bfloat16, _p(safe_targets), _p(weight),
+                          *_n(*flat.shape), _p(lse), _p(grad) if with_grad else None, _threads())
+    return torch.where(counted, lse - target_logits, 0.0).sum() / n_counted, grad
 
-    @staticmethod
-    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, with_grad: bool) -> torch.Tensor:
-        flat, targets = logits.reshape(-1, logits.shape[-1]).contiguous(), targets.reshape(-1)
-        counted = targets != -100
-        safe_targets = torch.where(counted, targets, 0).contiguous()
-        n_counted = counted.sum()
-        weight = (counted / n_counted).float()  # d loss / d row's cross-entropy
-        target_logits = flat.gather(1, safe_targets[:, None]).squeeze(1)  # raises on a bad target
-        lse = flat.new_empty(flat.shape[0])                                   # before C indexes it
-        grad = torch.empty_like(flat) if with_grad else None
-        _load().cross_entropy(_p(flat), _p(safe_targets), _p(weight), *_n(*flat.shape), _p(lse),
-                              None if grad is None else _p(grad), _threads())
-        ctx.save_for_backward(grad)
-        ctx.shape = logits.shape
-        return torch.where(counted, lse - target_logits, 0.0).sum() / n_counted
 
-    @staticmethod
-    def backward(ctx, grad_loss: torch.Tensor):
-        (grad,) = ctx.saved_tensors
-        if grad_loss.item() != 1.0:
-            grad = grad * grad_loss
-        return grad.view(ctx.shape), None, None
+@_cross_entropy.register_fake
+def _(logits, targets, with_grad):
+    return logits.new_empty((), dtype=torch.float32), logits.new_empty(logits.shape if with_grad else 0)
+
+
+def _save_gradient(ctx, inputs, output):
+    ctx.save_for_backward(output[1])
+
+
+def _backward(ctx, grad_loss, _):
+    (grad,) = ctx.saved_tensors
+    if torch.compiler.is_compiling() or grad_loss.item() != 1.0:  # a plain loss.backward(): as is
+        grad = (grad * grad_loss).to(grad.dtype)
+    return grad, None, None
+
+
+_cross_entropy.register_autograd(_backward, setup_context=_save_gradient)
+
+
+def loss_usable(logits: torch.Tensor) -> bool:
+    """Whether `cross_entropy` takes these logits: fp32 or bf16 on a CPU, compiled or not."""
+    return logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.bfloat16) and available()
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`CrossEntropy`, computing the gradient only where autograd will ask for it."""
-    return CrossEntropy.apply(logits, targets, torch.is_grad_enabled() and logits.requires_grad)
+    """Mean cross-entropy of (..., vocab) logits over targets != -100, as
+    F.cross_entropy(logits.float(), targets): the gradient is computed in the forward pass, row by
+    row while each row is in cache, and only where autograd will ask for it."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    loss, _ = _cross_entropy(flat, targets.reshape(-1), torch.is_grad_enabled() and logits.requires_grad)
+    return loss

@@ -267,10 +267,10 @@ class Transformer(nn.Module):
         logits = self.lm_head(self.norm(x))
         if targets is None:
             return logits
-        if torch.compiler.is_compiling():  # inductor fuses this into a pass or two
-            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
-        elif cpu_kernels.usable(logits):
+        if cpu_kernels.loss_usable(logits):  # one pass per row on a CPU, compiled or not
             loss = cpu_kernels.cross_entropy(logits, targets)
+        elif torch.compiler.is_compiling():  # inductor fuses this into a pass or two
+            loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
         else:
             loss = ChunkedCrossEntropy.apply(logits, targets)
         return logits, loss
