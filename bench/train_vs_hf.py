@@ -307,12 +307,12 @@ def report(args, config: ModelConfig, n_params: int, gap: float, results: list[d
               "our model does RMSNorm, SwiGLU, the rotary split of q/k/v and the cross-entropy in "
               "fused fp32 kernels, one pass per row (`train/cpu_kernels.c`, compiled for the machine "
               "on first use), where PyTorch's ops make several passes over memory each: that is the "
-              "fp32 lead with the same allocator. Under bf16 autocast only RMSNorm (on the fp32 "
-              "residual stream) takes a kernel, and the loss works in 1 MB blocks "
-              "(`ChunkedCrossEntropy`). As shipped, the allocator adds to it: a step re-allocates its "
+              "fp32 lead with the same allocator. The cross-entropy kernel also takes bf16 logits "
+              "and is a custom op that compiled models call as well (inductor fuses the rest alike "
+              "for both models), and under bf16 autocast RMSNorm on the fp32 residual stream takes "
+              "its kernel too. As shipped, the allocator adds to it: a step re-allocates its "
               "(tokens, vocab) logits and their gradient, so with glibc's default each step pays the "
-              "page faults of a fresh 30-70 MB tensor several times. Compiled, inductor fuses both "
-              "models' elementwise work alike, and the allocator is what is left.",
+              "page faults of a fresh 30-70 MB tensor several times.",
               "- HF is called as `model(input_ids=x, labels=y, shift_labels=y)`, so its loss averages "
               "over the same positions as ours; HF uses its default SDPA attention (with `enable_gqa`).",
               ""]
