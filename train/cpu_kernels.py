@@ -7,8 +7,10 @@ system C compiler for this machine's CPU (as torch.compile's C++ backend does) a
 ~/.cache/xiulian/kernels. Where there is no compiler, or outside Linux, `available()` is False and
 train/model.py keeps its PyTorch ops; `XIULIAN_KERNELS=off` does the same on purpose.
 
-Each function below is an autograd.Function for contiguous fp32 CPU tensors; `usable` says
-whether a call may take this path (never under torch.compile, which fuses these layers itself).
+RMSNorm, SwiGLU and RotarySplit are autograd Functions for fp32 CPU tensors in eager mode;
+`usable` says whether a call may take them (never under torch.compile, which fuses these layers
+itself). `cross_entropy` takes fp32 or bf16 logits and is a torch custom op, so compiled models
+call it too (`loss_usable`): inductor's fused loss makes more passes over the logits than it.
 """
 from __future__ import annotations
 

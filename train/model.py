@@ -3,9 +3,9 @@
 RoPE, RMSNorm, SwiGLU, grouped-query attention through `scaled_dot_product_attention`,
 optional tied embeddings, and KV-cache sampling. Parameter names and the rotary layout follow
 Hugging Face's LlamaForCausalLM (rotate-half, not interleaved), so a checkpoint maps onto it
-name for name and the logits agree. In eager mode on a CPU the memory-bound layers (RMSNorm,
-SwiGLU, the rotary split, the loss) call fused fp32 kernels where `train.cpu_kernels` could build
-them; each branch keeps the plain PyTorch form beside it, which is what they compute.
+name for name and the logits agree. On a CPU the memory-bound layers (RMSNorm, SwiGLU, the
+rotary split in fp32 eager mode; the loss always) call fused kernels where `train.cpu_kernels`
+could build them; each branch keeps the plain PyTorch form beside it, which is what they compute.
 """
 from __future__ import annotations
 
@@ -182,9 +182,10 @@ class ChunkedCrossEntropy(torch.autograd.Function):
     Why: in eager mode F.cross_entropy on (tokens, vocab) logits makes three more tensors of
     that size (an fp32 copy of bf16 logits, the log-softmax, a zero-filled one-hot gradient),
     and on a CPU each fresh 64 MB tensor costs page faults as well as a pass over memory. Here
-    only the gradient is full size: a 7 M-parameter model's eager bf16 step runs ~25 % faster.
-    torch.compile fuses the plain form as well, and fp32 on a CPU has a one-pass kernel
-    (train/cpu_kernels.c), so `Transformer.forward` uses this class for the rest of eager mode."""
+    only the gradient is full size. On a CPU `train.cpu_kernels.cross_entropy` does better (one
+    pass per row, fp32 or bf16, compiled or not), and torch.compile fuses the plain form well
+    elsewhere, so `Transformer.forward` uses this class for eager mode on a GPU, and on a CPU
+    where the kernels could not be built."""
 
     BLOCK = 2 ** 18  # elements per block: stays in cache, and malloc reuses it
 
