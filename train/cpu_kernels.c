@@ -42,22 +42,21 @@ static inline void scaled_softmax_row(const void *row, int bf16, float l, float 
     const uint16_t *xh = row;
     float *gf = g;
     uint16_t *gh = g;
-    const int64_t per_line = bf16 ? 32 : 16;  /* elements in 64 bytes */
     int64_t j = 0;
 #define VALUE(k) (expf((bf16 ? bf16_to_float(xh[k]) : xf[k]) - l) * w)
 #define STORE(k, y) do { if (bf16) gh[k] = float_to_bf16(y); else gf[k] = (y); } while (0)
 #ifdef __AVX512F__
     for (; j < v && ((uintptr_t)(bf16 ? (void *)(gh + j) : (void *)(gf + j)) & 63); j++) STORE(j, VALUE(j));
-    float block[32] __attribute__((aligned(64)));
+    float block[16] __attribute__((aligned(64)));
     uint16_t half[32] __attribute__((aligned(64)));
-    for (; j + per_line <= v; j += per_line) {
+    for (const int64_t line = bf16 ? 32 : 16; j + line <= v; j += line) {  /* 64 bytes a store */
         if (bf16) {
             #pragma omp simd
-            for (int k = 0; k < 32; k++) half[k] = float_to_bf16(expf(bf16_to_float(xh[j + k]) - l) * w);
+            for (int k = 0; k < 32; k++) half[k] = float_to_bf16(VALUE(j + k));
             _mm512_stream_si512((void *)(gh + j), _mm512_load_si512(half));
         } else {
             #pragma omp simd
-            for (int k = 0; k < 16; k++) block[k] = expf(xf[j + k] - l) * w;
+            for (int k = 0; k < 16; k++) block[k] = VALUE(j + k);
             _mm512_stream_ps(gf + j, _mm512_load_ps(block));
         }
     }

@@ -173,8 +173,7 @@ class RotarySplit(torch.autograd.Function):
         cos, signed_sin = ctx.saved_tensors
         b, t, _, hd = ctx.shape
         h, kv = ctx.heads
-        grads = [g.contiguous() if g is not None else torch.zeros(b, t, n, hd)  # an unused output
-                 for g, n in ((gq, h), (gk, kv), (gv, kv))]
+        grads = [g.contiguous() for g in (gq, gk, gv)]  # autograd gives zeros for an unused one
         gqkv = grads[0].new_empty(ctx.shape)
         _load().rotary_split_grad(*map(_p, grads), *_n(b * t, t, h, kv, hd), _p(cos), _p(signed_sin),
                                   _p(gqkv), _threads())
