@@ -20,8 +20,9 @@ from .config import load_config
 from .errors import UserError
 from .executors import make_executor
 from .finalize import finalize, write_atomic_json
-from .inputs import discover, plan_tasks
 from .corpus_steps import run_corpus_steps
+from .inputs import discover, plan_tasks
+from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
 from .pipeline import MapTask, pipeline_for
 from .readers import ReadOptions
 from .schema import kept_schema
@@ -63,11 +64,11 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
     run.json is written before anything else, so a run killed at any point leaves an OUT that
     the next run recognises as its own.
     """
-    run_file = fs.join(out, "run.json")
+    run_file = fs.join(out, RUN_FILE)
     entries = set(fs.list_names(out))
-    if entries and "run.json" not in entries:
+    if entries and RUN_FILE not in entries:
         # killed while writing run.json: nothing but its temporary file is there
-        if not all(e.lstrip(".").startswith("run.json.tmp") for e in entries):
+        if not all(e.lstrip(".").startswith(RUN_FILE + ".tmp") for e in entries):
             raise UserError(f"{out} exists, is not empty and is not a xiulian output; "
                             "choose another -o")
     elif entries:
@@ -78,11 +79,11 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
             if previous != fingerprint:
                 raise UserError(f"{out} holds a run with other inputs or config; "
                                 "pass --overwrite to start over")
-            if "manifest.json" in entries:
+            if MANIFEST_FILE in entries:
                 return True
     fs.make_dirs(out)
     write_atomic_json(run_file, {"fingerprint": fingerprint, **run_info})
-    fs.make_dirs(fs.join(out, "tasks"))
+    fs.make_dirs(fs.join(out, TASKS_DIR))
     return False
 
 
@@ -124,12 +125,12 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     except OSError as exc:  # no credentials, no such bucket, a read-only folder ...
         raise UserError(f"cannot write to {out}: {exc}") from None
     if complete:
-        manifest = json.loads(fs.read_bytes(fs.join(out, "manifest.json")))
+        manifest = json.loads(fs.read_bytes(fs.join(out, MANIFEST_FILE)))
         manifest["resumed"] = "already complete"
         return manifest
-    for stale in fs.list_names(fs.join(out, "tasks")):
+    for stale in fs.list_names(fs.join(out, TASKS_DIR)):
         if ".tmp-" in stale:
-            fs.delete_dir(fs.join(out, "tasks", stale))
+            fs.delete_dir(fs.join(out, TASKS_DIR, stale))
 
     groups = plan_tasks(files)
     tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
@@ -159,6 +160,6 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
                         run_info)
     for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))
-    for scratch in ("tasks", "global"):
+    for scratch in SCRATCH_DIRS:
         fs.delete_dir(fs.join(out, scratch))
     return manifest
