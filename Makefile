@@ -24,7 +24,7 @@ demo: venv
 	$(BIN)/xiulian clean data/demo/demo.warc.gz -o demo-out --workers 2
 
 test: venv
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 clean:
 	rm -rf demo-out .pytest_cache

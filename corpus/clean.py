@@ -7,6 +7,7 @@ the output may be local paths or URIs (s3://, gs://, file://; see fs.py).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -87,6 +88,23 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
     return False
 
 
+def _store_errors_in_one_line(run):
+    """An object-store error that outlived every retry (fs.py, uris.py) ends the run with one
+    line naming it, not a traceback: what finished is in OUT, so running again resumes."""
+    @functools.wraps(run)
+    def wrapper(inputs: list[str], out: str, *args, **kwargs):
+        try:
+            return run(inputs, out, *args, **kwargs)
+        except OSError as exc:
+            if not any(fs.is_uri(p) and fs.local_path(p) is None for p in [out, *inputs]):
+                raise
+            cause = getattr(exc, "cause", None) or exc  # a Ray task's error, unwrapped
+            raise UserError(f"object store error: {' '.join(str(cause).split())}; the finished "
+                            f"work is kept in {out}: run the same command again to resume") from None
+    return wrapper
+
+
+@_store_errors_in_one_line
 def clean(inputs: list[str], out: str, config_path: str | None = None, workers: int = 1,
           source: str | None = None, text_field: str = "text",
           shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,

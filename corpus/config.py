@@ -5,6 +5,7 @@ says exactly what ran.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 import tomllib
@@ -13,7 +14,7 @@ from importlib import resources
 from .errors import UserError
 from .steps import REGISTRY, Step, build_step
 
-TOP_LEVEL = {"seed", "read", "steps"}
+TOP_LEVEL = {"seed", "read", "plugins", "steps"}
 READ_OPTIONS = {"max_bytes": int}
 
 
@@ -24,6 +25,17 @@ def _register_builtin_steps() -> None:
         import filters  # noqa: F401  (filters registers its steps on import)
     except ImportError:
         pass
+
+
+def import_plugins(modules: list[str], where: str = "config") -> None:
+    """Import the modules a config names in `plugins`: their Step subclasses register
+    themselves, so `use = "<their name>"` works. Every process that builds the steps does this
+    (the driver and each worker, on every node), so a plugin must be importable there."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UserError(f"{where}: plugin {module!r} cannot be imported: {exc}") from None
 
 
 def load_config(path: str | None = None) -> dict:
@@ -58,10 +70,15 @@ def resolve(raw: dict, where: str = "config") -> dict:
             raise UserError(f"{where}: [read] has no option {key!r} (options: {', '.join(READ_OPTIONS)})")
         if not isinstance(value, READ_OPTIONS[key]) or value <= 0:
             raise UserError(f"{where}: [read] {key} must be a positive integer")
+    plugins = raw.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) and p for p in plugins):
+        raise UserError(f"{where}: plugins must be a list of module names")
+    import_plugins(plugins, where)
     steps = raw.get("steps", [])
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
         raise UserError(f"{where}: needs at least one [[steps]] table")
-    return {"seed": seed, "read": read, "steps": resolve_steps(steps, where)}
+    resolved = {"seed": seed, "read": read, "steps": resolve_steps(steps, where)}
+    return {**resolved, "plugins": plugins} if plugins else resolved
 
 
 def resolve_steps(steps: list[dict], where: str = "config") -> list[dict]:
@@ -99,4 +116,5 @@ def defaults_of(cls: type[Step]) -> dict:
 
 def build_steps(config: dict) -> list[Step]:
     _register_builtin_steps()
+    import_plugins(config.get("plugins", []))
     return [build_step(spec) for spec in config["steps"]]

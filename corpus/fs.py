@@ -13,7 +13,9 @@ import glob as local_glob
 import io
 import os
 import posixpath
+import random
 import shutil
+import time
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -118,25 +120,82 @@ def _match(names: list[str], pattern: list[str]) -> bool:
 
 # Reading ----------------------------------------------------------------------------------
 
-class _CountingReader(io.RawIOBase):
-    """A pyarrow input stream as a Python raw file that knows its position (FastWARC asks)."""
+# The AWS SDK retries every request itself (uris.S3_MAX_ATTEMPTS), except one case: a ranged
+# GET whose error answer (a 503 SlowDown's XML, a few hundred bytes) is longer than the bytes
+# asked for overflows the caller's buffer and fails as INTERNAL_FAILURE "Failed to flush
+# response stream", never retried. Small objects (counts.json, done.json) and the last bytes of
+# any file hit it. So reads from a URI are retried here as well, reopening the object.
+READ_ATTEMPTS = 5
+READ_BACKOFF = 0.5  # seconds before the first retry, doubling, with jitter
+TRANSIENT = ("Failed to flush response stream", "NETWORK_CONNECTION", "SLOW_DOWN",
+             "SERVICE_UNAVAILABLE", "INTERNAL_FAILURE", "REQUEST_TIMEOUT", "THROTTLING",
+             "HTTP status 5")
 
-    def __init__(self, stream):
-        self._stream, self._position = stream, 0
+
+def _transient(exc: OSError) -> bool:
+    return not isinstance(exc, FileNotFoundError) and any(t in str(exc) for t in TRANSIENT)
+
+
+def _retrying(what: str, read, *args, **kwargs):
+    """`read(*args, **kwargs)`, again after a transient object-store error, with backoff; the
+    error that persists names `what` (the SDK's own message often names no object)."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return read(*args, **kwargs)
+        except OSError as exc:
+            if not _transient(exc):
+                raise
+            if attempt == READ_ATTEMPTS - 1:
+                raise OSError(f"reading {what}: {exc} ({READ_ATTEMPTS} attempts)") from exc
+            time.sleep(READ_BACKOFF * 2 ** attempt * random.uniform(0.5, 1.0))
+
+
+class _RemoteFile(io.RawIOBase):
+    """An object as a seekable Python file whose reads survive transient errors (each read is
+    one ranged GET, retried on a fresh handle); it knows its position (FastWARC asks)."""
+
+    def __init__(self, filesystem: pafs.FileSystem, inner: str):
+        self._fs, self._inner = filesystem, inner
+        self._file = _retrying(inner, filesystem.open_input_file, inner)
+        self._size = self._file.size()
+        self._position = 0
 
     def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
         return True
 
     def tell(self) -> int:
         return self._position
 
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def _read_at(self, n: int, position: int) -> bytes:
+        try:
+            return self._file.read_at(n, position)
+        except OSError:
+            self._file = self._fs.open_input_file(self._inner)
+            raise
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._size - self._position if n is None or n < 0 else min(n, self._size - self._position)
+        if n <= 0:
+            return b""
+        data = _retrying(self._inner, self._read_at, n, self._position)
+        self._position += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
-        n = self._stream.readinto(buffer)
-        self._position += n
-        return n
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
     def close(self) -> None:
-        self._stream.close()
+        self._file.close()
         super().close()
 
 
@@ -144,31 +203,27 @@ def open_input(path: str) -> io.BufferedIOBase:
     """A sequential binary reader (never decompressed here: readers do that)."""
     if not is_uri(path):
         return open(path, "rb")
-    fs, inner = resolve(path)
-    stream = fs.open_input_stream(inner, compression=None)
-    return io.BufferedReader(_CountingReader(stream), buffer_size=READ_BUFFER)
+    return io.BufferedReader(_RemoteFile(*resolve(path)), buffer_size=READ_BUFFER)
 
 
 def parquet_file(path: str) -> pq.ParquetFile:
     if not is_uri(path):
         return pq.ParquetFile(path)
-    fs, inner = resolve(path)
-    return pq.ParquetFile(fs.open_input_file(inner))
+    return pq.ParquetFile(_RemoteFile(*resolve(path)))
 
 
 def read_parquet(path: str, **options) -> pa.Table:
     if not is_uri(path):
         return pq.read_table(path, **options)
     fs, inner = resolve(path)
-    return pq.read_table(inner, filesystem=fs, **options)
+    return _retrying(inner, pq.read_table, inner, filesystem=fs, **options)
 
 
 def read_bytes(path: str) -> bytes:
     if not is_uri(path):
         with open(path, "rb") as f:
             return f.read()
-    fs, inner = resolve(path)
-    with fs.open_input_stream(inner, compression=None) as f:
+    with _RemoteFile(*resolve(path)) as f:
         return f.read()
 
 

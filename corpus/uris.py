@@ -41,11 +41,49 @@ def _filesystem(scheme: str, netloc: str, query: str) -> pafs.FileSystem:
     return _FILESYSTEMS[key]
 
 
+# Options of an s3:// URI that pyarrow's URI parser does not know; this module applies them.
+# Every S3 request is retried by the AWS SDK's "standard" mode (exponential backoff with
+# jitter, capped at 20 s) on 5xx answers, throttling, dropped connections and timeouts.
+S3_OPTIONS = {"max_attempts": int, "connect_timeout": float, "request_timeout": float}
+S3_MAX_ATTEMPTS = 10  # the AWS CLI's default is 3; a long batch job rides out a longer blip
+
+
+def _s3_options(query: str) -> tuple[dict, str]:
+    """(our options, the rest of the query for pyarrow) from an s3:// URI's query."""
+    ours, rest = {}, []
+    for item in filter(None, query.split("&")):
+        key, _, value = item.partition("=")
+        if key not in S3_OPTIONS:
+            rest.append(item)
+            continue
+        try:
+            ours[key] = S3_OPTIONS[key](value)
+        except ValueError:
+            raise UserError(f"s3:// option {key}={value!r} is not a number") from None
+        if ours[key] <= 0:
+            raise UserError(f"s3:// option {key} must be positive")
+    return ours, "&".join(rest)
+
+
+def _s3_filesystem(netloc: str, query: str) -> pafs.FileSystem:
+    """pyarrow's S3 filesystem as its URI parser makes it, with our retry strategy and the
+    timeouts a URI may name (`?max_attempts=5&request_timeout=10&connect_timeout=2`)."""
+    ours, rest = _s3_options(query)
+    parsed = pafs.FileSystem.from_uri(f"s3://{netloc}/" + (f"?{rest}" if rest else ""))[0]
+    options = parsed.__reduce__()[1][0]  # the options pyarrow itself pickles the filesystem with
+    for key in ("connect_timeout", "request_timeout"):
+        options[key] = ours.get(key, options[key] if options[key] > 0 else None)
+    attempts = ours.get("max_attempts", S3_MAX_ATTEMPTS)
+    return pafs.S3FileSystem(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(attempts))
+
+
 def _make_filesystem(scheme: str, netloc: str, query: str) -> pafs.FileSystem:
     if scheme in LOCAL_SCHEMES:
         return pafs.LocalFileSystem()
     root = f"{scheme}://{netloc}/" + (f"?{query}" if query else "")
     try:
+        if scheme == "s3":
+            return _s3_filesystem(netloc, query)
         return pafs.FileSystem.from_uri(root)[0]
     except pa.ArrowInvalid as exc:
         if "Unrecognized filesystem type" not in str(exc):

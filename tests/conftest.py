@@ -81,3 +81,12 @@ lr = 0.003
 eval_every = 10
 eval_batches = 2
 """
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """A real S3-compatible server on 127.0.0.1 behind a fault-injecting proxy (tests/object_store.py)."""
+    from tests.object_store import ObjectStore
+    store = ObjectStore()
+    yield store
+    store.close()

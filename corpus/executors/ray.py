@@ -1,9 +1,16 @@
-"""The Ray executor: the same pure tasks as the local executor, as Ray tasks.
+"""The Ray executor: the same pure tasks as the local executor, as Ray tasks on a cluster.
 
-A task whose worker dies is retried by Ray (`max_retries`); a task that finished before is
-never recomputed, because its `counts.json` exists (written last; see pipeline.py).
-Workers on other machines need OUT where they all reach it: a shared filesystem or an
-object-store URI (s3://, gs://; see corpus/fs.py).
+Faults, and what happens:
+* a worker process or a whole node dies mid-task: Ray runs the task again elsewhere
+  (`max_retries`); a task that finished before is never recomputed, because its
+  `counts.json` exists (written last; see pipeline.py), and a rerun writes the same bytes;
+* the worker dies on every attempt (a poisoned input): the map task is quarantined into the
+  ledger after the retries (quarantine.py) instead of failing the run;
+* the driver dies: the tasks' results are in OUT, so the same command resumes from there;
+* the object store fails: requests are retried with backoff (fs.py, uris.py); an error that
+  persists fails the task and the run with one line.
+Workers on other machines need OUT where they all reach it: an object-store URI (s3://,
+gs://; see corpus/fs.py) or a shared filesystem.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import UserError
 from ..pipeline import MapTask, run_map_task
+from .quarantine import quarantine
 
 MAX_RETRIES = 3
 
@@ -29,21 +37,30 @@ class RayExecutor:
             options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
             if address:
                 ray.init(address=address, **options)
-            else:  # a local instance with exactly the worker count asked for
-                ray.init(num_cpus=self.workers, **options)
+            else:  # a local instance with exactly the worker count asked for, on loopback
+                ray.init(num_cpus=self.workers, _node_ip_address="127.0.0.1", **options)
         self._run_task = ray.remote(max_retries=MAX_RETRIES)(run_map_task)
+        # The worker process died (a segfault, the memory monitor): on every attempt, the input is
+        # to blame. A lost node is not (NodeDiedError): that one fails the run, which resumes.
+        self._crashes = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError)
 
     def run_map(self, tasks: Sequence[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
         ray = self.ray
-        refs = [self._run_task.remote(task) for task in tasks]
-        pending = list(refs)
+        index = {self._run_task.remote(task): i for i, task in enumerate(tasks)}
+        results: list[dict | None] = [None] * len(tasks)
+        pending = list(index)
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
             for ref in done:
-                advance(ray.get(ref)["read"])
+                i = index[ref]
+                try:
+                    results[i] = ray.get(ref)
+                except self._crashes as exc:
+                    results[i] = quarantine(tasks[i], MAX_RETRIES + 1, type(exc).__name__)
+                advance(results[i]["read"])
                 task_done()
-        return ray.get(refs)
+        return results
 
     def map(self, fn: Callable, items: Sequence) -> list:
         remote = self.ray.remote(max_retries=MAX_RETRIES)(fn)
