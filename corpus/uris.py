@@ -73,6 +73,9 @@ def _s3_filesystem(netloc: str, query: str) -> pafs.FileSystem:
     options = parsed.__reduce__()[1][0]  # the options pyarrow itself pickles the filesystem with
     for key in ("connect_timeout", "request_timeout"):
         options[key] = ours.get(key, options[key] if options[key] > 0 else None)
+    # A delayed open sends an object smaller than one part as a single PUT when it is closed
+    # (1 request, not a multipart upload's 3); either way it appears whole or not at all.
+    options["allow_delayed_open"] = True
     attempts = ours.get("max_attempts", S3_MAX_ATTEMPTS)
     return pafs.S3FileSystem(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(attempts))
 

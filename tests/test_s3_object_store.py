@@ -8,7 +8,7 @@ from tests.conftest import run_cli, write_config
 from tests.object_store import small_corpus, upload
 from tests.test_uris import output_bytes
 
-pytestmark = pytest.mark.xdist_group("object_store")
+pytestmark = pytest.mark.xdist_group("object_store")  # these tests share one S3 server
 
 SHARD = "100KB"
 CONFIG = """
@@ -67,12 +67,12 @@ def test_s3_inputs_and_output_give_the_same_bytes_as_a_local_run(object_store, b
 
 def test_transient_faults_are_retried_with_backoff_and_change_nothing(object_store, bucket, corpus, reference):
     proxy = object_store.proxy
-    faults = [proxy.inject("status", status=503, method="GET", path=r"/out/", times=4),  # SlowDown
-              proxy.inject("status", status=500, method="PUT", path=r"/out/", times=3),
-              proxy.inject("drop", method="HEAD", path=r"/in/", times=2),
-              proxy.inject("drop", method="PUT", path=r"/out/", times=2),
-              proxy.inject("status", status=503, method="GET", path=r"/in/", times=2),
-              proxy.inject("delay", method="GET", path=r"/out/", times=2, seconds=4.0)]
+    faults = [proxy.inject("status", status=503, method="GET", path=r"/out/", times=2),  # SlowDown
+              proxy.inject("status", status=500, method="PUT", path=r"/out/", times=2),
+              proxy.inject("drop", method="HEAD", path=r"/in/", times=1),
+              proxy.inject("drop", method="PUT", path=r"/out/", times=1),
+              proxy.inject("status", status=503, method="GET", path=r"/in/", times=1),
+              proxy.inject("delay", method="GET", path=r"/out/", times=1, seconds=2.5)]
     clean_s3(object_store, bucket, corpus[2], request_timeout=1)
     assert [f.hits for f in faults] == [f.times for f in faults]
     assert output_bytes(object_store.uri(bucket, "out")) == reference
