@@ -170,10 +170,12 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         bar.close()
     def stage_started(name: str) -> None:
         if progress:
-            print(f"clean: corpus step {name} ...", file=sys.stderr)
+            print(f"clean: {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started)
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner,
+                     lambda name: stage_started(f"corpus step {name}"))
     run_info["versions"] = package_versions()
+    stage_started("finalize (shards, ledger, manifest)")
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)
     for step in pipeline.all_steps:
