@@ -13,41 +13,17 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, run_cli, write_config
-from tests.object_store import small_corpus, upload
+from tests.conftest import ROOT, write_config
+from tests.object_store import upload
+from tests.test_s3_object_store import CONFIG, SHARD, bucket, corpus, reference  # noqa: F401
 from tests.test_uris import output_bytes
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'xiulian[ray]')")
 pytestmark = pytest.mark.xdist_group("ray_cluster")  # these tests share one cluster
 
 WORKER_NODES = 2
-SHARD = "100KB"
-CONFIG = """
-[[steps]]
-use = "length"
-min_chars = 50
-[[steps]]
-use = "exact_dedup"
-[[steps]]
-use = "minhash_dedup"
-"""
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 POISONED = 'plugins = ["tests.crashing_step"]\n[[steps]]\nuse = "crash_on"\n' + CONFIG
-
-
-@pytest.fixture(scope="module")
-def corpus(shared_data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cluster-corpus")
-    files = small_corpus(shared_data, folder / "in")
-    return folder / "in", files, write_config(folder / "dedup.toml", CONFIG)
-
-
-@pytest.fixture(scope="module")
-def reference(corpus, tmp_path_factory) -> dict[str, bytes]:
-    folder, _, config = corpus
-    out = tmp_path_factory.mktemp("cluster-reference") / "out"
-    run_cli("clean", folder, "-o", out, "--config", config, "--workers", "2", "--shard-size", SHARD, "-q")
-    return output_bytes(str(out))
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +60,6 @@ def nodes(cluster):
     while len(cluster.worker_nodes) < WORKER_NODES:
         cluster.add_node(num_cpus=1, **cluster.node_args)
     cluster.wait_for_nodes()
-
-
-@pytest.fixture
-def bucket(object_store, corpus) -> str:
-    name = object_store.new_bucket()
-    upload(corpus[1], object_store.fs, f"{name}/in")
-    object_store.proxy.clear()
-    yield name
-    object_store.proxy.clear()
 
 
 def clean_command(cluster, store, bucket: str, config) -> list[str]:
