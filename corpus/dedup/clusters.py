@@ -2,7 +2,7 @@
 OUT/dedup/clusters.parquet report. Shared by exact and near-duplicate dedup.
 
 Documents are numbered globally in input order (task order, then row); each step's first
-sub-stage stores, per task, the kept row number and id of every document it numbered.
+phase stores, per task, the kept row number and id of every document it numbered.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import fs
-from .stages import save_table
+from .scratch_files import save_table
 
 CLUSTERS_SCHEMA = pa.schema([
     ("step", pa.string()), ("cluster", pa.int64()), ("size", pa.int64()),

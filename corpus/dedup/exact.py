@@ -15,7 +15,7 @@ from .. import fs
 from ..corpus_steps import CorpusStep
 from . import clusters
 from .hashing import text_key
-from .stages import (array_files, batches, load_array, partition_of, partitions_for,
+from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, task_offsets)
 
 KEYS_PER_PARTITION = 16_000_000  # 16-byte keys: ~256 MB, plus sorting, per partition

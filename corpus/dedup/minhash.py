@@ -22,7 +22,7 @@ from .graph import stars
 from .hashing import TokenHasher, seed_key, shingle_hashes
 from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
-from .stages import (array_files, batches, load_array, partition_of, partitions_for,
+from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, save_json, task_offsets)
 from .text import tokens
 

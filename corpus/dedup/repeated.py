@@ -28,7 +28,7 @@ from .. import fs
 from ..corpus_steps import CorpusStep, CorpusView
 from ..steps import require
 from .hashing import line_key, seed_key, shingle_hashes
-from .stages import (array_files, batches, load_array, load_json, partition_of,
+from .scratch_files import (array_files, batches, load_array, load_json, partition_of,
                      partitions_for, save_array, save_json, save_table)
 from .text import lines, normalize
 

@@ -135,10 +135,10 @@ def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> lis
 
 def _pretrain_config(pretrain: list[str]) -> dict:
     """The recipe's pretraining config file as a dict ({} when it has none)."""
-    import tomllib
+    from corpus.config import read_toml
     if "--config" not in pretrain:
         return {}
-    return tomllib.loads(Path(pretrain[pretrain.index("--config") + 1]).read_text())
+    return read_toml(pretrain[pretrain.index("--config") + 1])
 
 
 def _write_config(path: Path, config: dict) -> Path:
@@ -156,16 +156,9 @@ def _write_config(path: Path, config: dict) -> Path:
 
 ADVERT = ("Harbourlight Kayak Co. — book a sunset paddle before 30 June and save 20% on your first trip! "
           "Visit our shop for dry bags, maps and guided tours along the coast.")
-DEDUP_CONFIG = """# Only the corpus-wide dedup steps: the documents are already clean.
-[[steps]]
-use = "exact_dedup"
-
-[[steps]]
-use = "minhash_dedup"
-
-[[steps]]
-use = "repeated_paragraphs"
-"""
+DEDUP_STEPS = ("exact_dedup", "minhash_dedup", "repeated_paragraphs")
+DEDUP_CONFIG = ("# Only the corpus-wide dedup steps: the documents are already clean.\n"
+                + "\n".join(f'[[steps]]\nuse = "{step}"\n' for step in DEDUP_STEPS))
 
 
 def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
