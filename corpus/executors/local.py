@@ -1,6 +1,6 @@
-"""Executors run the pipeline's pure tasks: `local` on processes of this machine (the default,
-no Ray import), `ray` on a Ray cluster. Steps never know which one runs them, and the output
-is byte-identical either way: tasks write their own files, results come back in task order.
+"""The local executor: the pipeline's pure tasks on worker processes of this machine.
+
+Workers are forked, so they share the models and indexes the parent loaded before the fork.
 """
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable, Sequence
 
-from .errors import UserError
-from .pipeline import MapTask, run_map_task
+from ..pipeline import MapTask, run_map_task
 
-EXECUTORS = ("local", "ray")
 _counter = None
 
 
@@ -77,14 +75,3 @@ class LocalExecutor:
             return [fn(item) for item in items]
         with mp.get_context("fork").Pool(min(self.workers, len(items))) as pool:
             return pool.map(fn, items, chunksize=1)
-
-
-def make_executor(name: str, workers: int, ray_address: str | None = None):
-    if name == "local":
-        if ray_address:
-            raise UserError("--ray-address needs --executor ray")
-        return LocalExecutor(workers)
-    if name == "ray":
-        from .ray_executor import RayExecutor
-        return RayExecutor(workers, ray_address)
-    raise UserError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")

@@ -3,15 +3,15 @@
 A task whose worker dies is retried by Ray (`max_retries`); a task that finished before is
 never recomputed, because its `counts.json` exists (written last; see pipeline.py).
 Workers on other machines need OUT where they all reach it: a shared filesystem or an
-object-store URI (s3://, gs://; see fs.py).
+object-store URI (s3://, gs://; see corpus/fs.py).
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
 
-from .errors import UserError
-from .pipeline import MapTask, run_map_task
+from ..errors import UserError
+from ..pipeline import MapTask, run_map_task
 
 MAX_RETRIES = 3
 
