@@ -60,11 +60,11 @@ def load_json(path: str):
     return json.loads(fs.read_bytes(path))
 
 
-def batches(out: str, task: int, stages: list[str], columns: list[str], size: int = BATCH_DOCS
+def batches(out: str, task: int, step_dirs: list[str], columns: list[str], size: int = BATCH_DOCS
             ) -> Iterator[tuple[list[int], list[dict]]]:
     """A task's kept rows as (row numbers, records) in batches of `size`."""
     rows, records = [], []
-    for row, record in iter_kept(out, task, stages, columns):
+    for row, record in iter_kept(out, task, step_dirs, columns):
         rows.append(row)
         records.append(record)
         if len(rows) == size:
