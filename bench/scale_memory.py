@@ -1,4 +1,4 @@
-"""Memory and time per stage of `xiulian clean` (exact + MinHash dedup) on N short documents.
+"""Memory and time per phase of `xiulian clean` (exact + MinHash dedup) on N short documents.
 
     .venv/bin/python bench/scale_memory.py --docs 1000000              # ~3 minutes
     /work/bin/heavy .venv/bin/python bench/scale_memory.py --docs 10000000 --json out.json
@@ -7,7 +7,7 @@ The corpus is the synthetic one of bench/minhash_vs_peers.py (30-120 words drawn
 vocabulary of real text -- c4_demo and Chinese Wikipedia -- 8 % near and 2 % exact copies),
 written as JSONL files of `--docs-per-file` documents, so a map task covers the same number of
 documents at every N. The run is `xiulian clean FILES -o OUT --workers W --config dedup.toml`;
-its process tree (the driver and its workers) is sampled every 0.2 s, and each stage -- map,
+its process tree (the driver and its workers) is sampled every 0.2 s, and each phase -- map,
 exact_dedup, minhash_dedup, finalize, told apart by the lines `clean` prints on stderr -- gets
 its wall time, the peak of the tree's summed RSS, and the peaks of the driver alone and of its
 largest worker. docs/SCALING.md fits its memory model to these numbers.
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from minhash_vs_peers import synthetic_corpus  # noqa: E402
 
-STAGES = (("corpus step exact_dedup", "exact_dedup"), ("corpus step minhash_dedup", "minhash_dedup"),
+PHASES = (("corpus step exact_dedup", "exact_dedup"), ("corpus step minhash_dedup", "minhash_dedup"),
           ("finalize", "finalize"))
 KEYS = ("tree", "tree_anon", "driver", "worker")
 
@@ -74,7 +74,7 @@ def measure(command: list[str]) -> tuple[dict, str]:
     tail = []
     for line in proc.stderr:
         for part in line.split("\r"):
-            for marker, name in STAGES:
+            for marker, name in PHASES:
                 if part.startswith(f"clean: {marker}"):
                     now = time.perf_counter()
                     stats.setdefault(stage[0], dict.fromkeys(KEYS, 0))["seconds"] = now - started[0]
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         Path(args.json).write_text(text + "\n")
     mib = 1 << 20
-    print("\n| stage | seconds | tree RSS peak (MiB) | of it anonymous | driver | largest worker |\n"
+    print("\n| phase | seconds | tree RSS peak (MiB) | of it anonymous | driver | largest worker |\n"
           "|---|---|---|---|---|---|")
     for name, s in stages.items():
         print(f"| {name} | {s.get('seconds', 0):.0f} | {s['tree'] / mib:.0f} | {s['tree_anon'] / mib:.0f} | "

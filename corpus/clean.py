@@ -179,14 +179,14 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         counts = runner.run_map(tasks, bar.update, task_done)
     finally:
         bar.close()
-    def stage_started(name: str) -> None:
+    def step_started(name: str) -> None:
         if progress:
-            print(f"{command}: {name} ...", file=sys.stderr)
+            print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner,
-                     lambda name: stage_started(f"corpus step {name}"))
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, step_started)
     run_info["versions"] = package_versions()
-    stage_started("finalize (shards, ledger, manifest)")
+    if progress:
+        print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)
     for step in pipeline.all_steps:

@@ -82,7 +82,7 @@ def test_transient_faults_are_retried_with_backoff_and_change_nothing(object_sto
 def test_a_persistent_fault_is_one_clear_line_and_the_same_command_resumes(
         object_store, bucket, corpus, reference):
     proxy = object_store.proxy
-    proxy.inject("status", status=503, method="PUT", path=r"/out/global/")  # the dedup stages
+    proxy.inject("status", status=503, method="PUT", path=r"/out/global/")  # the dedup steps
     failed = clean_s3(object_store, bucket, corpus[2], check=False, max_attempts=2)
     assert failed.returncode == 2
     lines = failed.stderr.strip().splitlines()
