@@ -21,6 +21,8 @@ from .errors import UserError
 from .executors import make_executor
 from .finalize import finalize, write_atomic_json
 from .corpus_steps import run_corpus_steps
+from .dedup.index import open_earlier, part_settings
+from .dedup.index_build import build_for_run
 from .inputs import discover, plan_tasks
 from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
 from .pipeline import MapTask, pipeline_for
@@ -87,17 +89,34 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
     return False
 
 
+def _open_earlier(paths: list[str], out: str, corpus_steps) -> list[tuple[str, dict]]:
+    """Check every --against output before any work starts -> (label, identity) each."""
+    if not paths:
+        return []
+    settings = part_settings(corpus_steps)
+    if not settings:
+        raise UserError("--against needs a config with dedup steps (exact_dedup, minhash_dedup, "
+                        "repeated_paragraphs)")
+    earlier = [open_earlier(p, out, settings) for p in paths]
+    labels = [label for label, _ in earlier]
+    if len(set(labels)) < len(labels):
+        raise UserError("--against names the same output twice")
+    return earlier
+
+
 def clean(inputs: list[str], out: str, config_path: str | None = None, workers: int = 1,
           source: str | None = None, text_field: str = "text",
           shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,
           progress: bool = True, config: dict | None = None,
           benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
           executor: str = "local", ray_address: str | None = None,
-          holdout_from: list[str] | None = None) -> dict:
+          holdout_from: list[str] | None = None, against: list[str] | None = None) -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
-    decontam step so documents overlapping those test sets are removed.
+    decontam step so documents overlapping those test sets are removed. `against` names
+    earlier clean outputs: documents they kept are deduplicated against through their
+    indexes (dedup/against.py), and this run leaves its own index for the next batch.
     """
     if workers < 1:
         raise UserError("--workers must be at least 1")
@@ -119,6 +138,12 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         "referenced_files": referenced_files(config),
         "options": {"text_field": text_field, "source": source, "shard_bytes": shard_bytes},
     }
+    # Build the steps here, once: a broken model path fails before any worker starts, and
+    # forked workers share the loaded models and indexes.
+    pipeline = pipeline_for(config)
+    earlier = _open_earlier(against or [], out, pipeline.corpus_steps)
+    if earlier:
+        run_info["against"] = [identity for _, identity in earlier]
     fingerprint = _fingerprint(run_info)
     try:
         complete = _prepare_output(out, run_info, fingerprint, overwrite)
@@ -134,9 +159,6 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
 
     groups = plan_tasks(files)
     tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
-    # Build the steps here, once: a broken model path fails before any worker starts, and
-    # forked workers share the loaded models and indexes.
-    pipeline = pipeline_for(config)
     bar = tqdm(desc="clean", unit=" rec", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     tasks_done = [0]
@@ -154,7 +176,9 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         if progress:
             print(f"clean: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started)
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started,
+                     earlier=[label for label, _ in earlier])
+    build_for_run(out, len(tasks), pipeline.corpus_steps, runner)
     run_info["versions"] = package_versions()
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)

@@ -5,6 +5,7 @@
     OUT/global/NN-step/ a corpus step's decisions (scratch)
     OUT/shards/         the kept documents, part-NNNNN.parquet
     OUT/removed/        the ledger of removed records, part-NNNNN.parquet
+    OUT/index/          the dedup index a later batch is cleaned against (dedup/index.py)
     OUT/manifest.json   counts, removals by step and reason, the shard list (written last)
 
 corpus (clean, finalize, stats), train (token shards) and the tests import these names instead
@@ -18,4 +19,5 @@ SHARDS_DIR = "shards"
 REMOVED_DIR = "removed"
 TASKS_DIR = "tasks"
 GLOBAL_DIR = "global"
+INDEX_DIR = "index"
 SCRATCH_DIRS = (TASKS_DIR, GLOBAL_DIR)   # deleted once the manifest is written
