@@ -11,7 +11,7 @@ import os
 from .examples import kept_examples, removed_examples
 from .funnel import funnel
 from .kept import scan_kept
-from .layout import Layout, locate
+from .layout import Layout, read_json, locate
 from .reports import decontamination, dedup_clusters, repeated_paragraphs
 
 CONSENT_STEP = "consent"
@@ -51,8 +51,10 @@ def _consent(stats: dict) -> dict:
 def _dedup(layout: Layout, top: int) -> dict | None:
     clusters = layout.optional("dedup", "clusters.parquet")
     repeated = layout.optional("dedup", "repeated.parquet")
-    if not clusters and not repeated:
+    against = layout.optional("dedup", "against.json")  # a batch cleaned --against earlier ones
+    if not clusters and not repeated and not against:
         return None
     return {"clusters": dedup_clusters(clusters, top=10) if clusters else None,
-            "repeated_paragraphs": repeated_paragraphs(repeated, top) if repeated else None}
+            "repeated_paragraphs": repeated_paragraphs(repeated, top) if repeated else None,
+            "against": read_json(against) if against else None}
 
