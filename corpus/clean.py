@@ -22,7 +22,8 @@ from .executors import make_executor
 from .finalize import finalize, write_atomic_json
 from .corpus_steps import run_corpus_steps
 from .dedup.index import open_earlier, part_settings
-from .dedup.index_build import build_for_run
+from .dedup.index_build import build_for_run, publish
+from .dedup.shared_index import SharedIndex
 from .inputs import discover, plan_tasks
 from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
 from .pipeline import MapTask, pipeline_for
@@ -104,19 +105,29 @@ def _open_earlier(paths: list[str], out: str, corpus_steps) -> list[tuple[str, d
     return earlier
 
 
+def _open_shared(url: str, corpus_steps):
+    minhash = next((s for s in corpus_steps if s.name == "minhash_dedup"), None)
+    if minhash is None:
+        raise UserError("--shared-index needs a config with the minhash_dedup step")
+    return SharedIndex(url, minhash.params(), minhash.threshold)
+
+
 def clean(inputs: list[str], out: str, config_path: str | None = None, workers: int = 1,
           source: str | None = None, text_field: str = "text",
           shard_bytes: int = DEFAULT_SHARD_BYTES, overwrite: bool = False,
           progress: bool = True, config: dict | None = None,
           benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
           executor: str = "local", ray_address: str | None = None,
-          holdout_from: list[str] | None = None, against: list[str] | None = None) -> dict:
+          holdout_from: list[str] | None = None, against: list[str] | None = None,
+          shared_index: str | None = None) -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
     decontam step so documents overlapping those test sets are removed. `against` names
     earlier clean outputs: documents they kept are deduplicated against through their
     indexes (dedup/against.py), and this run leaves its own index for the next batch.
+    `shared_index` (redis://HOST:PORT/NAME) is a MinHash index many jobs share: this run's
+    near duplicates of what it holds are removed, and this run's kept documents are added.
     """
     if workers < 1:
         raise UserError("--workers must be at least 1")
@@ -144,6 +155,11 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     earlier = _open_earlier(against or [], out, pipeline.corpus_steps)
     if earlier:
         run_info["against"] = [identity for _, identity in earlier]
+    labels = [label for label, _ in earlier]
+    if shared_index:
+        _open_shared(shared_index, pipeline.corpus_steps)
+        run_info["shared_index"] = shared_index
+        labels.append(shared_index)
     fingerprint = _fingerprint(run_info)
     try:
         complete = _prepare_output(out, run_info, fingerprint, overwrite)
@@ -176,9 +192,10 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         if progress:
             print(f"clean: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started,
-                     earlier=[label for label, _ in earlier])
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started, earlier=labels)
     build_for_run(out, len(tasks), pipeline.corpus_steps, runner)
+    if shared_index:
+        publish(out, _open_shared(shared_index, pipeline.corpus_steps))
     run_info["versions"] = package_versions()
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)

@@ -68,6 +68,9 @@ def _add_against_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--against", action="append", metavar="EARLIER_OUT",
                    help="an earlier clean output: remove exact and near duplicates of what it "
                         "kept, through its dedup index (its text is not read); repeat for several")
+    p.add_argument("--shared-index", metavar="redis://HOST:PORT/NAME",
+                   help="a MinHash index in Redis that many jobs share: remove near duplicates "
+                        "of what it holds, then add this run's kept documents to it")
 
 
 def _add_clean(sub) -> None:
@@ -97,6 +100,7 @@ def _run_clean(args, config: dict | None = None) -> int:
                      overwrite=args.overwrite, progress=not args.quiet, config=config,
                      benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields,
                      holdout_from=args.holdout_from, against=getattr(args, "against", None),
+                     shared_index=getattr(args, "shared_index", None),
                      executor=args.executor, ray_address=args.ray_address)
     if not args.quiet:
         print_summary(manifest, args.output)

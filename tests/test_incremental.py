@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from corpus import fs
@@ -19,11 +20,12 @@ use = "minhash_dedup"
 """
 
 
-def run(tmp_path, name, docs, against=(), config=DEDUP, out=None, workers=2):
+def run(tmp_path, name, docs, against=(), config=DEDUP, out=None, workers=2, shared=None):
     cfg = write_config(tmp_path / "dedup.toml", config)
     out = out or str(tmp_path / name)
     clean([write_jsonl(tmp_path / f"{name}.jsonl", docs)], out, config_path=str(cfg),
-          workers=workers, shard_bytes=20_000, progress=False, against=list(against))
+          workers=workers, shard_bytes=20_000, progress=False, against=list(against),
+          shared_index=shared)
     return out
 
 
@@ -116,3 +118,52 @@ def test_bad_against_is_a_one_line_error(tmp_path, pages):
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert message in proc.stderr
         assert not (tmp_path / "bad").exists()
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real Redis server on a free port, for this test only."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (`make test` installs it: apt-get install redis-server)")
+    import socket
+    import subprocess
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/corpus"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_a_shared_redis_index_sees_what_earlier_jobs_kept(tmp_path, pages, redis_url):
+    from datasketch import MinHashLSH
+
+    from corpus.dedup.index import Index
+    from corpus.dedup.shared_index import SharedIndex
+    first = [(f"a{i}", t) for i, t in enumerate(pages[:10])]
+    o1 = run(tmp_path, "o1", first, shared=redis_url)
+    second = [("edit-a5", edit_words(pages[5], 40)), ("copy-a2", pages[2]), ("b", pages[30])]
+    o2 = run(tmp_path, "o2", second, shared=redis_url)
+    assert ledger(o2) == {"edit-a5": ("minhash_dedup", f"duplicate_in:{o1}#a5"),
+                          "copy-a2": ("minhash_dedup", f"duplicate_in:{o1}#a2")}
+    # what datasketch itself answers for our signature, as a LeanMinHash, through its own query
+    index = Index(o1)
+    settings = {**index.meta["parts"]["minhash"]["settings"]}
+    shared = SharedIndex(redis_url, settings, 0.6)
+    assert isinstance(shared.lsh, MinHashLSH)
+    assert f"{o1}#a3".encode() in shared.lsh.query(shared._lean(index.signatures(np.array([3]))[0]))
+    cfg = write_config(tmp_path / "ngram5.toml", DEDUP + "ngram = 5\n")
+    proc = run_cli("clean", write_jsonl(tmp_path / "n.jsonl", [("n", pages[6])]), "-o",
+                   tmp_path / "bad", "--shared-index", redis_url, "--config", cfg, "-q", check=False)
+    assert proc.returncode == 2 and "made with minhash_dedup ngram = 3, this run has ngram = 5" in proc.stderr

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import fs
 from .index import Index
+from .shared_index import SharedIndex, is_shared
 from .signatures import similarity
 from .stages import array_files, load_array, save_array
 
@@ -31,17 +32,23 @@ VERIFY_CHUNK = 50_000
 class EarlierDuplicates:
     """New documents (global numbers) matched in earlier outputs, with the reason for each."""
 
-    def __init__(self, docs: np.ndarray, which: np.ndarray, earlier_docs: np.ndarray,
-                 labels: list[str]):
+    def __init__(self, docs: np.ndarray, which: np.ndarray, reasons: list[str], labels: list[str]):
         order = np.argsort(docs, kind="stable")
-        self.docs, self.which, self.earlier_docs = docs[order], which[order], earlier_docs[order]
+        self.docs, self.which = docs[order], which[order]
+        self.reasons = [reasons[i] for i in order]
         self.labels = labels
-        self.reasons = [""] * len(self.docs)
+
+    @classmethod
+    def from_indexes(cls, docs: np.ndarray, which: np.ndarray, earlier_docs: np.ndarray,
+                     labels: list[str]) -> "EarlierDuplicates":
+        """Matches given as (index number, document number): the ids come from the indexes."""
+        reasons = [""] * len(docs)
         for w, label in enumerate(labels):
-            where = np.nonzero(self.which == w)[0]
+            where = np.nonzero(which == w)[0]
             if len(where):
-                for i, doc_id in zip(where, Index(label).ids(self.earlier_docs[where])):
-                    self.reasons[i] = f"{REASON}:{label}#{doc_id}"
+                for i, doc_id in zip(where, Index(label).ids(earlier_docs[where])):
+                    reasons[i] = f"{REASON}:{label}#{doc_id}"
+        return cls(docs, which, reasons, labels)
 
     def holds(self, docs: np.ndarray) -> np.ndarray:
         return np.isin(docs, self.docs)
@@ -72,7 +79,8 @@ def exact_duplicates(corpus, offsets: np.ndarray, keys_path) -> EarlierDuplicate
     found = _gather(fs.join(corpus.stage_dir, "earlier"), 3)
     task_of = found[:, 0] >> 32
     docs = offsets[task_of] + (found[:, 0] & 0xFFFFFFFF)
-    matches = EarlierDuplicates(docs, found[:, 1], found[:, 2], corpus.earlier)
+    files = _files(corpus.earlier)
+    matches = EarlierDuplicates.from_indexes(docs, found[:, 1], found[:, 2], files)
     write_summary(corpus.out, corpus.earlier, "exact_dedup", matches.counts())
     return matches
 
@@ -82,6 +90,7 @@ def _exact_task(args) -> None:
     path = fs.join(stage_dir, "earlier", f"{task:05d}.npy")
     if fs.exists(path):
         return
+    earlier = _files(earlier)
     keys = load_array(keys_path(stage_dir, task))
     which = np.full(len(keys), -1, np.int64)
     earlier_doc = np.zeros(len(keys), np.int64)
@@ -103,8 +112,9 @@ def near_duplicates(corpus, offsets: np.ndarray, n_parts: int, params: dict, ban
     stage_dir, offsets).take(docs)` gives new signatures by global document number."""
     if not corpus.earlier:
         return None
-    corpus.map(_near_task, [(corpus.stage_dir, offsets, q, corpus.earlier, params, band_path,
-                             signature_store) for q in range(n_parts)])
+    files, shared = _files(corpus.earlier), [e for e in corpus.earlier if is_shared(e)]
+    corpus.map(_near_task, [(corpus.stage_dir, offsets, q, files, params, band_path,
+                             signature_store) for q in range(n_parts)] if files else [])
     found = _gather(fs.join(corpus.stage_dir, "earlier"), 4)
     # best match per new document: most agreeing bins, then first output, then lowest number
     order = np.lexsort((found[:, 2], found[:, 1], -found[:, 3], found[:, 0]))
@@ -112,7 +122,16 @@ def near_duplicates(corpus, offsets: np.ndarray, n_parts: int, params: dict, ban
     first = np.ones(len(found), bool)
     first[1:] = found[1:, 0] != found[:-1, 0]
     found = found[first]
-    matches = EarlierDuplicates(found[:, 0], found[:, 1], found[:, 2], corpus.earlier)
+    matches = EarlierDuplicates.from_indexes(found[:, 0], found[:, 1], found[:, 2], files)
+    if shared:  # documents the file indexes did not match, looked up in the shared index
+        results = corpus.map(_shared_task, [(corpus.stage_dir, offsets, t, shared[0], params,
+                                             signature_store) for t in range(corpus.n_tasks)])
+        matched = set(matches.docs.tolist())
+        hits = [(doc, reason) for task in results for doc, reason in task if doc not in matched]
+        matches = EarlierDuplicates(
+            np.concatenate([matches.docs, np.array([d for d, _ in hits], np.int64)]),
+            np.concatenate([matches.which, np.full(len(hits), len(files), np.int64)]),
+            matches.reasons + [r for _, r in hits], files + shared)
     write_summary(corpus.out, corpus.earlier, "minhash_dedup", matches.counts())
     return matches
 
@@ -140,19 +159,38 @@ def _near_task(args) -> None:
     save_array(path, np.concatenate(found).astype(np.int64) if found else np.zeros((0, 4), np.int64))
 
 
+def _shared_task(args) -> list[tuple[int, str]]:
+    """One task's documents looked up in the shared index (shared_index.py)."""
+    stage_dir, offsets, task, url, p, signature_store = args
+    path = fs.join(stage_dir, "earlier", f"shared-{task:05d}.json")
+    if not fs.exists(path):
+        docs = np.arange(offsets[task], offsets[task + 1])
+        index = SharedIndex(url, p, p["threshold"])
+        found = index.near_duplicates(signature_store(stage_dir, offsets).take(docs), p["threshold"])
+        fs.make_dirs(fs.parent(path))
+        fs.write_bytes(path, json.dumps([[int(docs[row]), f"{REASON}:{key}"]
+                                         for row, key, _ in found]).encode())
+    return [tuple(x) for x in json.loads(fs.read_bytes(path))]
+
+
+def _files(earlier: list[str]) -> list[str]:
+    """The earlier outputs with a file index (the shared index is not one)."""
+    return [e for e in earlier if not is_shared(e)]
+
+
 # Repeated lines ------------------------------------------------------------------------------
 
 def line_counts(earlier: list[str], hashes: np.ndarray) -> np.ndarray:
     """Documents holding each line hash, summed over the earlier outputs."""
     total = np.zeros(len(hashes), np.uint64)
-    for label in earlier:
+    for label in _files(earlier):
         total += Index(label).line_counts(hashes)
     return total
 
 
 def grams(earlier: list[str]) -> list[np.ndarray]:
     """The 5-gram hashes of the earlier outputs' repeated lines (for the fuzzy cut)."""
-    return [Index(label).grams() for label in earlier]
+    return [Index(label).grams() for label in _files(earlier)]
 
 
 # The report ----------------------------------------------------------------------------------

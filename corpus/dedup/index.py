@@ -33,8 +33,14 @@ import pyarrow.parquet as pq
 from .. import fs
 from ..errors import UserError
 from ..output_layout import INDEX_DIR, MANIFEST_FILE
+from .hashing import line_key, text_key
+from .lsh import band_keys
+from .minhash import document_signatures
+from .repeated import line_grams
+from .signatures import has_signature
 from .stages import (load_array, load_json, partition_of, partitions_for, save_array, save_json,
                      save_table)
+from .text import lines, normalize
 
 INDEX_FILE = "index.json"
 FORMAT = 1
@@ -70,11 +76,6 @@ def part_settings(corpus_steps) -> dict[str, dict]:
 def fingerprint(part: str, settings: dict) -> str:
     """Hashes of the probe texts as today's code makes them for this part: equal fingerprints
     mean an index's keys can be compared with this run's."""
-    from .hashing import line_key, text_key
-    from .lsh import band_keys
-    from .minhash import document_signatures
-    from .repeated import line_grams
-    from .text import lines, normalize
     if part == "exact":
         data = b"".join(text_key(t) for t in PROBE_TEXTS)
     elif part == "minhash":
@@ -325,8 +326,6 @@ def _entries(work: str, task: int, offset: int, table: str, settings: dict) -> t
         docs = np.arange(offset, offset + len(keys), dtype=np.uint32)
         return keys[:, 0], {"lo": keys[:, 1], "doc": docs}
     if table == "bands":
-        from .lsh import band_keys
-        from .signatures import has_signature
         sig = load_array(_piece(work, "sig", task))
         docs = np.nonzero(has_signature(sig))[0]
         s = settings["minhash"]

@@ -7,6 +7,8 @@ removed is a copy of the survivor that replaced it, and the survivor is in the i
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import fs
@@ -16,8 +18,9 @@ from ..output_layout import MANIFEST_FILE, RUN_FILE, SHARDS_DIR
 from ..pipeline import task_folder
 from . import exact, minhash, repeated
 from .hashing import TokenHasher, text_key
-from .index import (INDEX_FILE, NO_SIGNATURE, PART_STEPS, assemble, index_folder, part_settings,
+from .index import (INDEX_FILE, NO_SIGNATURE, Index, PART_STEPS, assemble, index_folder, part_settings,
                     save_task)
+from .signatures import has_signature
 from .stages import BATCH_DOCS, load_json
 
 
@@ -75,6 +78,23 @@ def _run_task(args) -> int:
     if "lines" in stage_of:
         line_hashes = repeated.task_line_hashes(stage_of["lines"], task)
     return save_task(work, task, ids, keys, sig, line_hashes)
+
+
+def publish(out: str, shared, chunk: int = 20_000) -> int:
+    """Add an output's indexed documents to a shared index (shared_index.py), named
+    `<output>#<id>`; returns how many."""
+    index = Index(out)
+    label = out if fs.is_uri(out) else os.path.abspath(out)
+    docs = fs.parquet_file(fs.join(index.folder, "docs.parquet"))
+    done = 0
+    for batch in docs.iter_batches(batch_size=chunk, columns=["id"]):
+        rows = np.arange(done, done + batch.num_rows)
+        sig = index.signatures(rows)
+        keep = has_signature(sig)
+        shared.insert([f"{label}#{i}" for i, k in zip(batch.column("id").to_pylist(), keep) if k],
+                      sig[keep])
+        done += batch.num_rows
+    return done
 
 
 # `xiulian index OUT` -------------------------------------------------------------------------
