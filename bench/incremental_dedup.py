@@ -197,7 +197,6 @@ def file_vs_redis(work: Path, big: Path, n: int, queries: int) -> dict:
     from corpus.dedup.index import Index
     from corpus.dedup.lsh import band_keys
     from corpus.dedup.shared_index import SharedIndex
-    from corpus.dedup.signatures import similarity
     from corpus.executors import LocalExecutor
     source = Index(str(big))
     settings = dict(source.meta["parts"]["minhash"]["settings"])
@@ -220,7 +219,7 @@ def file_vs_redis(work: Path, big: Path, n: int, queries: int) -> dict:
     keys = band_keys(probe, settings["bands"], settings["rows"], settings["seed"])
     at, doc = index.bucket_members(keys.ravel())
     pairs = np.unique(np.stack([at // settings["bands"], doc], axis=1), axis=0)
-    ok = similarity(probe[pairs[:, 0]], index.signatures(pairs[:, 1])) >= 0.6
+    ok = index.agreement(probe[pairs[:, 0]], pairs[:, 1]) / probe.shape[1] >= 0.6
     file_found = len(np.unique(pairs[ok, 0]))
     file_query = time.perf_counter() - t0
     proc, url = redis_server(work)

@@ -21,7 +21,6 @@ import numpy as np
 from .. import fs
 from .index import Index
 from .shared_index import SharedIndex, is_shared
-from .signatures import similarity
 from .stages import array_files, load_array, save_array
 
 REASON = "duplicate_in"
@@ -151,9 +150,8 @@ def _near_task(args) -> None:
         packed = np.unique((entries[at, 1] << np.uint64(32)) | earlier_doc.astype(np.uint64))
         new, old = (packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
         for i in range(0, len(new), VERIFY_CHUNK):
-            a, b = store.take(new[i:i + VERIFY_CHUNK]), index.signatures(old[i:i + VERIFY_CHUNK])
-            keep = similarity(a, b) >= p["threshold"]
-            agree = (a == b).sum(axis=1)
+            agree = index.agreement(store.take(new[i:i + VERIFY_CHUNK]), old[i:i + VERIFY_CHUNK])
+            keep = agree / p["num_perm"] >= p["threshold"]  # as signatures.similarity
             found.append(np.stack([new[i:i + VERIFY_CHUNK][keep], np.full(int(keep.sum()), w),
                                    old[i:i + VERIFY_CHUNK][keep], agree[keep]], axis=1))
     save_array(path, np.concatenate(found).astype(np.int64) if found else np.zeros((0, 4), np.int64))

@@ -18,9 +18,8 @@ from ..output_layout import MANIFEST_FILE, RUN_FILE, SHARDS_DIR
 from ..pipeline import task_folder
 from . import exact, minhash, repeated
 from .hashing import TokenHasher, text_key
-from .index import (INDEX_FILE, NO_SIGNATURE, Index, PART_STEPS, assemble, index_folder, part_settings,
+from .index import (INDEX_FILE, NO_SIGNATURE, Index, has_stored_signature, PART_STEPS, assemble, index_folder, part_settings,
                     save_task)
-from .signatures import has_signature
 from .stages import BATCH_DOCS, load_json
 
 
@@ -90,7 +89,7 @@ def publish(out: str, shared, chunk: int = 20_000) -> int:
     for batch in docs.iter_batches(batch_size=chunk, columns=["id"]):
         rows = np.arange(done, done + batch.num_rows)
         sig = index.signatures(rows)
-        keep = has_signature(sig)
+        keep = has_stored_signature(sig)
         shared.insert([f"{label}#{i}" for i, k in zip(batch.column("id").to_pylist(), keep) if k],
                       sig[keep])
         done += batch.num_rows

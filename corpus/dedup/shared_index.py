@@ -4,9 +4,10 @@ Redis storage backend (`xiulian clean ... --shared-index redis://host:6379/corpu
 The file index (index.py) belongs to one output and is written once, when its run ends; a
 shared index is the right tool when many small jobs (a daily scrape split over workers) must
 each see what the others kept as soon as they kept it. It is fed our own signatures as
-datasketch LeanMinHash objects (scheme "affine32": 32-bit values, as ours are), so both
-indexes band the same numbers with the same bands x rows; candidates are verified against
-the signatures kept beside the LSH tables (a Redis hash), with the step's threshold.
+datasketch LeanMinHash objects (scheme "affine32": 32-bit values) with our bands x rows.
+Like the file index it keeps the low 16 bits of each value (index.stored), here both in the
+LSH tables and in the signatures kept beside them (a Redis hash) against which candidates are
+verified with the step's threshold; 5 rows of 16 bits still make an 80-bit bucket key.
 
 Concurrency: Redis applies each insertion session's commands atomically per pipeline, but two
 jobs that run at the same moment do not see each other's documents until each has finished
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..errors import UserError
+from .index import MATCHING, fingerprint, stored
 
 SCHEME = "affine32"
 PIPELINE_DOCS = 2_000  # documents per Redis round trip
@@ -61,7 +63,6 @@ class SharedIndex:
 
     def _check_settings(self, name: str) -> None:
         """The first job to use a name records its settings; later jobs must match them."""
-        from .index import MATCHING, fingerprint
         mine = {**{k: self.settings[k] for k in MATCHING["minhash"]},
                 "fingerprint": fingerprint("minhash", self.settings)}
         key = f"{name}_settings".encode()
@@ -74,7 +75,8 @@ class SharedIndex:
 
     def _lean(self, signature: np.ndarray):
         from datasketch import LeanMinHash
-        return LeanMinHash(seed=self.settings["seed"], hashvalues=signature, scheme=SCHEME)
+        return LeanMinHash(seed=self.settings["seed"], hashvalues=stored(signature).astype(np.uint32),
+                           scheme=SCHEME)
 
     def insert(self, keys: list[str], signatures: np.ndarray) -> None:
         """Add documents (keys name them: `<output>#<id>`), a pipeline per few thousand."""
@@ -84,7 +86,7 @@ class SharedIndex:
                 for key, sig in zip(chunk, signatures[i:i + PIPELINE_DOCS]):
                     session.insert(key.encode(), self._lean(sig), check_duplication=False)
             self.redis.hset(self.signature_key, mapping={
-                k.encode(): np.ascontiguousarray(s, np.uint32).tobytes()
+                k.encode(): stored(s).tobytes()
                 for k, s in zip(chunk, signatures[i:i + PIPELINE_DOCS])})
 
     def candidates(self, signatures: np.ndarray) -> list[set[bytes]]:
@@ -103,7 +105,7 @@ class SharedIndex:
 
     def signatures(self, keys: list[bytes]) -> np.ndarray:
         values = self.redis.hmget(self.signature_key, keys) if keys else []
-        return np.array([np.frombuffer(v, np.uint32) for v in values], np.uint32).reshape(
+        return np.array([np.frombuffer(v, np.uint16) for v in values], np.uint16).reshape(
             len(keys), self.settings["num_perm"])
 
     def near_duplicates(self, signatures: np.ndarray, threshold: float) -> list[tuple[int, str, int]]:
@@ -115,7 +117,7 @@ class SharedIndex:
                 continue
             keys = sorted(keys)
             theirs = self.signatures(keys)
-            agree = (theirs == signatures[row]).sum(axis=1)
+            agree = (theirs == stored(signatures[row])).sum(axis=1)
             best = int(np.argmax(agree))  # ties: the smallest key
             if agree[best] >= threshold * signatures.shape[1]:
                 found.append((row, keys[best].decode(), int(agree[best])))
