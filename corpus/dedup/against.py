@@ -19,12 +19,12 @@ import json
 import numpy as np
 
 from .. import fs
+from ..output_layout import AGAINST_REPORT, DEDUP_DIR
 from .index import Index
 from .shared_index import SharedIndex, is_shared
 from .stages import array_files, load_array, save_array
 
 REASON = "duplicate_in"
-REPORT = ("dedup", "against.json")
 VERIFY_CHUNK = 50_000
 
 
@@ -196,7 +196,7 @@ def grams(earlier: list[str]) -> list[np.ndarray]:
 def write_summary(out: str, earlier: list[str], step: str, found) -> None:
     """OUT/dedup/against.json: per step, what this batch lost to each earlier output. Each step
     replaces its own entry (resume-safe)."""
-    path = fs.join(out, *REPORT)
+    path = fs.join(out, DEDUP_DIR, AGAINST_REPORT)
     report = json.loads(fs.read_bytes(path)) if fs.exists(path) else {}
     report["earlier"] = earlier
     report.setdefault("steps", {})[step] = found
