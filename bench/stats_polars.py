@@ -1,11 +1,12 @@
 """Should polars run `xiulian stats`? Its streaming engine against our pyarrow pass, one core each.
 
-Both compute the expensive part of the numbers `xiulian stats` prints on the Stats benchmark's
-shard set (bench/stats_speed.py builds it): documents, characters, UTF-8 bytes and length
-histograms in total and per language, documents per domain (host from the URL by regex),
-per source and per licence, quality tiers from the metadata JSON, score ranges. pyarrow is
-`corpus_stats` itself (which also does PII, consent and score histograms, so it does a little
-more); polars is one lazy query over `scan_parquet`, collected with `engine="streaming"`.
+Both compute the numbers of the kept documents that `xiulian stats` prints, on the Stats
+benchmark's shard set (bench/stats_speed.py builds it): documents, characters, UTF-8 bytes and
+length histograms per language, documents per domain (host from the URL by regex), per source
+and per licence, tiers, licence sources, PII counts and consent flags from the metadata JSON,
+score histograms. pyarrow is `scan_kept`, what `corpus_stats` runs; polars is a set of lazy
+queries over `scan_parquet` (the text column read by one of them), collected together with
+`engine="streaming"`.
 Each side runs in its own process pinned to one CPU with one thread (POLARS_MAX_THREADS=1;
 pyarrow's CPU and I/O pools at 1), the set once and then a third of it, to see whether peak
 memory follows the input (it must not, for outputs larger than RAM). Writes the "## Stats:
@@ -35,28 +36,40 @@ SECTION = "## Stats: polars or pyarrow"
 def polars_stats(files: list[str]) -> dict:
     import polars as pl
 
-    from corpus.stats.kept import HOST, TIER
+    from corpus.stats.histograms import SCORE_BINS
+    from corpus.stats.kept import (CONSENT_FLAGS, HOST, LICENSE_FROM, PII, TIER, float_ranges,
+                                   score_columns)
+    import pyarrow.parquet as pq
+    ranges = float_ranges(files, sorted({c for f in files for c in score_columns(pq.read_schema(f).names)}))
     text = pl.col("text")
     chars, nbytes = text.str.len_chars(), text.str.len_bytes()
     length_bin = (pl.when(chars == 0).then(0)
                   .otherwise((chars.cast(pl.Float64).log10() * 10 + 1e-9).floor().cast(pl.Int64) + 1)
                   .clip(0, 80))
     lf = pl.scan_parquet(files)
+    # the text column is read by one query only; totals are sums of its groups
     queries = [
-        lf.select(documents=pl.len(), characters=chars.sum(), bytes=nbytes.sum(),
-                  shortest=chars.min(), longest=chars.max(),
-                  q_min=pl.col("score_quality").min(), q_max=pl.col("score_quality").max()),
         lf.group_by(pl.col("language").fill_null("(none)"), length_bin.alias("bin"))
-          .agg(documents=pl.len(), characters=chars.sum(), bytes=nbytes.sum()),
+          .agg(documents=pl.len(), characters=chars.sum(), bytes=nbytes.sum(),
+               shortest=chars.min(), longest=chars.max()),
+        lf.select(q_min=pl.col("score_quality").min(), q_max=pl.col("score_quality").max()),
         lf.select(domain=pl.col("url").str.extract(HOST, 1).str.to_lowercase()
                   .str.replace(r"^www\.", "")).group_by("domain").len(),
         lf.group_by("source").len(),
         lf.group_by("license").len(),
         lf.select(tier=pl.col("metadata").str.extract(TIER, 1)).group_by("tier").len(),
+        lf.select(license_from=pl.col("metadata").str.extract(LICENSE_FROM, 1)).group_by("license_from").len(),
+        lf.select(**{flag: pl.col("metadata").str.contains(needle).sum()
+                     for flag, needle in CONSENT_FLAGS.items()}),
+        lf.select(pii=pl.col("metadata").str.extract(PII, 1)).drop_nulls(),
+        *[lf.select(((pl.col(c) - lo) / max(hi - lo, 1e-12) * SCORE_BINS).floor().clip(0, SCORE_BINS - 1)
+                    .alias("bin")).group_by("bin").len() for c, (lo, hi) in ranges.items()],
     ]
     frames = pl.collect_all(queries, engine="streaming")
-    totals = frames[0].row(0, named=True)
-    by_language = frames[1].group_by("language").agg(pl.col("documents").sum()).sort("language")
+    for found in frames[8]["pii"].to_list():  # as kept.py: the JSON of each document that has one
+        json.loads(found)
+    totals = frames[0].select(pl.col("documents", "characters", "bytes").sum()).row(0, named=True)
+    by_language = frames[0].group_by("language").agg(pl.col("documents").sum()).sort("language")
     return {"documents": totals["documents"], "characters": totals["characters"],
             "bytes": totals["bytes"], "languages": dict(by_language.iter_rows()),
             "domains": frames[2].height}
