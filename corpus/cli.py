@@ -161,6 +161,8 @@ def _run_index(args) -> int:
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     steps = settings_for(args.output, load_config(args.config) if args.config else None)
+    if not args.quiet:
+        print(f"index: hashing the shards of {args.output} ...", file=sys.stderr)
     meta = build_from_shards(args.output, steps, make_executor("local", args.workers, None))
     if not args.quiet:
         print(f"index: {meta['documents']:,} documents, parts {', '.join(meta['parts'])}")

@@ -108,17 +108,9 @@ class Index:
     """An earlier output's index, opened for lookups (cheap: reads index.json only)."""
 
     def __init__(self, out: str):
-        self.out = out
         self.folder = index_folder(out)
         self.meta = load_json(fs.join(self.folder, INDEX_FILE))
         self._docs_file = None
-
-    @property
-    def documents(self) -> int:
-        return self.meta["documents"]
-
-    def has(self, part: str) -> bool:
-        return part in self.meta["parts"]
 
     def _column(self, table: str, part: int, column: str) -> np.ndarray:
         return load_array(fs.join(self.folder, table, f"{part:04d}.{column}.npy"), mmap=True)

@@ -18,8 +18,8 @@ from ..output_layout import MANIFEST_FILE, RUN_FILE, SHARDS_DIR
 from ..pipeline import task_folder
 from . import exact, minhash, repeated
 from .hashing import TokenHasher, text_key
-from .index import (INDEX_FILE, NO_SIGNATURE, Index, has_stored_signature, PART_STEPS, assemble, index_folder, part_settings,
-                    save_task)
+from .index import (INDEX_FILE, NO_SIGNATURE, PART_STEPS, Index, assemble, has_stored_signature,
+                    index_folder, part_settings, save_task)
 from .stages import BATCH_DOCS, load_json
 
 
@@ -101,16 +101,17 @@ def publish(out: str, shared, chunk: int = 20_000) -> int:
 def settings_for(out: str, config: dict | None) -> list:
     """The dedup steps whose settings the index takes: from `config`, else from the output's
     own run, each missing one with its defaults."""
-    from ..config import build_steps
-    from ..steps import REGISTRY
-    if config is None:
-        config = load_json(fs.join(out, RUN_FILE)).get("config") if fs.exists(fs.join(out, RUN_FILE)) else None
-    steps = [s for s in build_steps(config) if s.name in PART_STEPS.values()] if config else []
+    from ..steps import REGISTRY, build_step
+    run_file = fs.join(out, RUN_FILE)
+    if config is None and fs.exists(run_file):
+        config = load_json(run_file).get("config")
+    steps = [build_step(spec) for spec in (config or {}).get("steps", [])
+             if spec.get("use") in PART_STEPS.values()]
     present = {s.name for s in steps}
     return steps + [REGISTRY[name]() for name in PART_STEPS.values() if name not in present]
 
 
-def build_from_shards(out: str, corpus_steps, executor, progress=lambda n: None) -> dict:
+def build_from_shards(out: str, corpus_steps, executor) -> dict:
     """The index of an existing output, computed from its shards' text (every part)."""
     if not fs.exists(fs.join(out, MANIFEST_FILE)):
         raise UserError(f"{out}: not a clean output (no {MANIFEST_FILE})")
@@ -124,7 +125,6 @@ def build_from_shards(out: str, corpus_steps, executor, progress=lambda n: None)
     fs.delete_file(fs.join(final, INDEX_FILE))
     work = fs.staging_folder(final, ".work", fresh=True)
     counts = executor.map(_shard_task, [(path, t, work, settings) for t, path in enumerate(files)])
-    progress(len(files))
     meta = assemble(work, counts, settings, executor)  # no grams: the cut lines are gone
     fs.publish_folder(work, final)
     return meta
