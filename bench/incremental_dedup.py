@@ -193,7 +193,7 @@ def redis_server(folder: Path):
 def file_vs_redis(work: Path, big: Path, n: int, queries: int) -> dict:
     """Index the first n documents of the large output both ways, then query `queries`
     documents (half of them edited copies of indexed ones) both ways, one process."""
-    from corpus.dedup import index as file_index
+    from corpus.dedup import index_build as file_index
     from corpus.dedup.index import Index
     from corpus.dedup.lsh import band_keys
     from corpus.dedup.shared_index import SharedIndex

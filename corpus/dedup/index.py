@@ -19,6 +19,7 @@ A part exists when the run had the step that makes it, and holds what that step 
 (signatures of the text as minhash_dedup saw it, before repeated_paragraphs cut lines). Each
 part records its settings and a fingerprint of the code (the hashes of fixed probe texts), so
 an index made with other settings or by other hashing code is refused, not silently misread.
+This module reads an index and checks it; index_build.py writes one.
 
 Signatures are stored as their low 16 bits (b-bit minwise hashing, Li and Koenig 2010): two
 signatures agree in a bin with probability J + (1 - J) / 65536, so an estimated similarity
@@ -33,7 +34,6 @@ import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import fs
 from ..errors import UserError
@@ -42,15 +42,11 @@ from .hashing import line_key, text_key
 from .lsh import band_keys
 from .minhash import document_signatures
 from .repeated import line_grams
-from .signatures import has_signature
-from .stages import (load_array, load_json, partition_of, partitions_for, save_array, save_json,
-                     save_table)
+from .stages import load_array, load_json, partition_of
 from .text import lines, normalize
 
 INDEX_FILE = "index.json"
 FORMAT = 1
-DOCS_PER_ROW_GROUP = 65_536
-ENTRIES_PER_PARTITION = 4_000_000     # 12-16 byte entries: ~64 MB per partition file
 MAX_BUCKET = 256                      # earlier documents taken from one LSH bucket per query
 NO_SIGNATURE = np.uint32(0xFFFFFFFF)  # the row of a document without a single token
 STORED_BITS = 16
@@ -248,140 +244,3 @@ def open_earlier(path: str, out: str, settings: dict[str, dict]) -> tuple[str, d
                             f"version; rebuild its index with `xiulian index {path}`")
     digest = hashlib.sha256(fs.read_bytes(index_file)).hexdigest()[:16]
     return label, {"output": label, "index": digest}
-
-
-# Writing -----------------------------------------------------------------------------------
-#
-# Builders hand in, per task, the ids of the documents to index with their exact keys,
-# signatures and line hashes (`save_task`); `assemble` then numbers the documents in task
-# order and writes the tables partition by partition, each partition sorted in one process.
-
-def _piece(work: str, kind: str, task: int) -> str:
-    return fs.join(work, "build", kind, f"{task:05d}.npy")
-
-
-def save_task(work: str, task: int, ids: list[str], exact: np.ndarray | None,
-              signatures: np.ndarray | None, line_hashes: np.ndarray | None) -> int:
-    """One task's share of the index, in its build folder; returns its document count."""
-    save_table(fs.join(work, "build", "docs", f"{task:05d}.parquet"),
-               pa.table({"id": pa.array(ids, pa.string())}))
-    for kind, array in (("exact", exact), ("sig", signatures), ("lines", line_hashes)):
-        if array is not None:
-            save_array(_piece(work, kind, task), array)
-    return len(ids)
-
-
-def assemble(work: str, counts: list[int], settings: dict[str, dict], executor,
-             grams: np.ndarray | None = None) -> dict:
-    """Number the documents, write every table and index.json; returns index.json's content.
-    `grams`: the 5-gram hashes of the batch's repeated lines (part "lines")."""
-    offsets = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    total = int(offsets[-1])
-    _concat_docs(work, len(counts))
-    tables = {}
-    if "exact" in settings:
-        tables["exact"] = partitions_for(total, ENTRIES_PER_PARTITION)
-    if "minhash" in settings:
-        _concat_signatures(work, len(counts), settings["minhash"]["num_perm"])
-        tables["bands"] = partitions_for(total * settings["minhash"]["bands"], ENTRIES_PER_PARTITION)
-    if "lines" in settings:
-        entries = sum(len(load_array(_piece(work, "lines", t), mmap=True)) for t in range(len(counts)))
-        tables["lines"] = partitions_for(entries, ENTRIES_PER_PARTITION)
-    executor.map(_scatter_task, [(work, t, int(offsets[t]), tables, settings) for t in range(len(counts))])
-    executor.map(_gather_task, [(work, table, q, len(counts)) for table, n in tables.items()
-                                for q in range(n)])
-    if "lines" in settings:
-        save_array(fs.join(work, "grams.npy"), grams if grams is not None else np.zeros(0, np.uint64))
-    fs.delete_dir(fs.join(work, "build"))
-    meta = {"format": FORMAT, "documents": total, "tables": tables, "signature_bits": STORED_BITS,
-            "parts": {part: {"settings": {k: s[k] for k in MATCHING[part]},
-                             "fingerprint": fingerprint(part, s)}
-                      for part, s in settings.items()}}
-    save_json(fs.join(work, INDEX_FILE), meta)
-    return meta
-
-
-def _concat_docs(work: str, n_tasks: int) -> None:
-    with fs.AtomicFile(fs.join(work, "docs.parquet")) as f:
-        writer = pq.ParquetWriter(f, pa.schema([("id", pa.string())]), compression="zstd")
-        pending: list[pa.Table] = []
-        rows = 0
-        for t in range(n_tasks):
-            pending.append(fs.read_parquet(fs.join(work, "build", "docs", f"{t:05d}.parquet")))
-            rows += pending[-1].num_rows
-            if rows >= DOCS_PER_ROW_GROUP or t == n_tasks - 1:
-                writer.write_table(pa.concat_tables(pending), row_group_size=DOCS_PER_ROW_GROUP)
-                pending, rows = [], 0
-        writer.close()
-
-
-def _concat_signatures(work: str, n_tasks: int, num_perm: int) -> None:
-    """One (documents, num_perm) file, streamed task by task (never all in memory)."""
-    parts = [load_array(_piece(work, "sig", t), mmap=True) for t in range(n_tasks)]
-    rows = sum(len(p) for p in parts)
-    with fs.AtomicFile(fs.join(work, "signatures.npy")) as f:
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
-                  "fortran_order": False, "shape": (rows, num_perm)}
-        buffer = io.BytesIO()
-        np.lib.format.write_array_header_1_0(buffer, header)
-        f.write(buffer.getvalue())
-        for p in parts:
-            for i in range(0, len(p), 65_536):
-                f.write(stored(p[i:i + 65_536]).tobytes())
-
-
-def _entries(work: str, task: int, offset: int, table: str, settings: dict) -> tuple[np.ndarray, dict]:
-    """(keys, payload columns) of one task's entries in a table."""
-    if table == "exact":
-        keys = load_array(_piece(work, "exact", task))
-        docs = np.arange(offset, offset + len(keys), dtype=np.uint32)
-        return keys[:, 0], {"lo": keys[:, 1], "doc": docs}
-    if table == "bands":
-        sig = load_array(_piece(work, "sig", task))
-        docs = np.nonzero(has_signature(sig))[0]
-        s = settings["minhash"]
-        keys = band_keys(sig[docs], s["bands"], s["rows"], s["seed"])
-        return keys.ravel(), {"doc": np.repeat((docs + offset).astype(np.uint32), s["bands"])}
-    hashes = load_array(_piece(work, "lines", task))
-    return hashes, {}
-
-
-def _scatter_task(args) -> None:
-    work, task, offset, tables, settings = args
-    for table, n_parts in tables.items():
-        keys, payload = _entries(work, task, offset, table, settings)
-        part = partition_of(keys, n_parts)
-        for q in range(n_parts):
-            mine = part == q
-            save_array(fs.join(work, "build", table, f"{task:05d}-{q:04d}.key.npy"), keys[mine])
-            for column, values in payload.items():
-                save_array(fs.join(work, "build", table, f"{task:05d}-{q:04d}.{column}.npy"), values[mine])
-
-
-def _gather_task(args) -> None:
-    """One partition of one table: its entries from every task, sorted (and counted, for lines)."""
-    work, table, q, n_tasks = args
-    columns = {"exact": ("lo", "doc"), "bands": ("doc",), "lines": ()}[table]
-
-    def load(column):
-        parts = [load_array(fs.join(work, "build", table, f"{t:05d}-{q:04d}.{column}.npy"))
-                 for t in range(n_tasks)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-
-    keys = load("key")
-    payload = {c: load(c) for c in columns}
-    if table == "lines":
-        keys, counts = np.unique(keys, return_counts=True)
-        payload = {"count": counts.astype(np.uint32)}
-    else:
-        order = np.lexsort((payload["doc"], *(payload[c] for c in columns if c != "doc"), keys))
-        keys = keys[order]
-        payload = {c: v[order] for c, v in payload.items()}
-        if table == "exact":  # one document per text: the first (an index built from shards
-            new = np.ones(len(keys), bool)  # that were never exact-deduplicated may repeat)
-            new[1:] = (keys[1:] != keys[:-1]) | (payload["lo"][1:] != payload["lo"][:-1])
-            keys, payload = keys[new], {c: v[new] for c, v in payload.items()}
-    save_array(fs.join(work, table, f"{q:04d}.key.npy"), keys)
-    for column, values in payload.items():
-        save_array(fs.join(work, table, f"{q:04d}.{column}.npy"), values)
