@@ -199,11 +199,11 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         counts = runner.run_map(tasks, bar.update, task_done)
     finally:
         bar.close()
-    def stage_started(name: str) -> None:
+    def step_started(name: str) -> None:
         if progress:
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started, earlier=labels)
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, step_started, earlier=labels)
     build_for_run(out, len(tasks), pipeline.corpus_steps, runner)
     if shared_index:
         publish(out, _open_shared(shared_index, pipeline.corpus_steps))

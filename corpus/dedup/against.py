@@ -22,7 +22,7 @@ from .. import fs
 from ..output_layout import AGAINST_REPORT, DEDUP_DIR
 from .index import Index
 from .shared_index import SharedIndex, is_shared
-from .stages import array_files, load_array, save_array
+from .scratch_files import array_files, load_array, save_array
 
 REASON = "duplicate_in"
 VERIFY_CHUNK = 50_000
@@ -69,13 +69,13 @@ def _gather(folder: str, columns: int) -> np.ndarray:
 # Exact duplicates ----------------------------------------------------------------------------
 
 def exact_duplicates(corpus, offsets: np.ndarray, keys_path) -> EarlierDuplicates | None:
-    """New documents whose exact-dedup key an earlier output kept. `keys_path(stage_dir, task)`
+    """New documents whose exact-dedup key an earlier output kept. `keys_path(step_dir, task)`
     names the step's (documents, 2) uint64 key file of a task."""
     if not corpus.earlier:
         return None
-    corpus.map(_exact_task, [(corpus.stage_dir, t, corpus.earlier, keys_path)
+    corpus.map(_exact_task, [(corpus.step_dir, t, corpus.earlier, keys_path)
                              for t in range(corpus.n_tasks)])
-    found = _gather(fs.join(corpus.stage_dir, "earlier"), 3)
+    found = _gather(fs.join(corpus.step_dir, "earlier"), 3)
     task_of = found[:, 0] >> 32
     docs = offsets[task_of] + (found[:, 0] & 0xFFFFFFFF)
     files = _files(corpus.earlier)
@@ -85,12 +85,12 @@ def exact_duplicates(corpus, offsets: np.ndarray, keys_path) -> EarlierDuplicate
 
 
 def _exact_task(args) -> None:
-    stage_dir, task, earlier, keys_path = args
-    path = fs.join(stage_dir, "earlier", f"{task:05d}.npy")
+    step_dir, task, earlier, keys_path = args
+    path = fs.join(step_dir, "earlier", f"{task:05d}.npy")
     if fs.exists(path):
         return
     earlier = _files(earlier)
-    keys = load_array(keys_path(stage_dir, task))
+    keys = load_array(keys_path(step_dir, task))
     which = np.full(len(keys), -1, np.int64)
     earlier_doc = np.zeros(len(keys), np.int64)
     for w, label in enumerate(earlier):
@@ -106,15 +106,15 @@ def _exact_task(args) -> None:
 def near_duplicates(corpus, offsets: np.ndarray, n_parts: int, params: dict, band_path,
                     signature_store) -> EarlierDuplicates | None:
     """New documents whose signature agrees with an earlier kept document's in at least
-    `threshold` of the bins, found through shared LSH buckets. `band_path(stage_dir, task,
+    `threshold` of the bins, found through shared LSH buckets. `band_path(step_dir, task,
     part)` names a task's (bucket key, document) entries of one partition; `signature_store(
-    stage_dir, offsets).take(docs)` gives new signatures by global document number."""
+    step_dir, offsets).take(docs)` gives new signatures by global document number."""
     if not corpus.earlier:
         return None
     files, shared = _files(corpus.earlier), [e for e in corpus.earlier if is_shared(e)]
-    corpus.map(_near_task, [(corpus.stage_dir, offsets, q, files, params, band_path,
+    corpus.map(_near_task, [(corpus.step_dir, offsets, q, files, params, band_path,
                              signature_store) for q in range(n_parts)] if files else [])
-    found = _gather(fs.join(corpus.stage_dir, "earlier"), 4)
+    found = _gather(fs.join(corpus.step_dir, "earlier"), 4)
     # best match per new document: most agreeing bins, then first output, then lowest number
     order = np.lexsort((found[:, 2], found[:, 1], -found[:, 3], found[:, 0]))
     found = found[order]
@@ -123,7 +123,7 @@ def near_duplicates(corpus, offsets: np.ndarray, n_parts: int, params: dict, ban
     found = found[first]
     matches = EarlierDuplicates.from_indexes(found[:, 0], found[:, 1], found[:, 2], files)
     if shared:  # documents the file indexes did not match, looked up in the shared index
-        results = corpus.map(_shared_task, [(corpus.stage_dir, offsets, t, shared[0], params,
+        results = corpus.map(_shared_task, [(corpus.step_dir, offsets, t, shared[0], params,
                                              signature_store) for t in range(corpus.n_tasks)])
         matched = set(matches.docs.tolist())
         hits = [(doc, reason) for task in results for doc, reason in task if doc not in matched]
@@ -136,13 +136,13 @@ def near_duplicates(corpus, offsets: np.ndarray, n_parts: int, params: dict, ban
 
 
 def _near_task(args) -> None:
-    stage_dir, offsets, part, earlier, p, band_path, signature_store = args
-    path = fs.join(stage_dir, "earlier", f"{part:04d}.npy")
+    step_dir, offsets, part, earlier, p, band_path, signature_store = args
+    path = fs.join(step_dir, "earlier", f"{part:04d}.npy")
     if fs.exists(path):
         return
-    entries = [load_array(band_path(stage_dir, t, part)) for t in range(len(offsets) - 1)]
+    entries = [load_array(band_path(step_dir, t, part)) for t in range(len(offsets) - 1)]
     entries = np.concatenate(entries) if entries else np.zeros((0, 2), np.uint64)
-    store = signature_store(stage_dir, offsets)
+    store = signature_store(step_dir, offsets)
     found = []
     for w, label in enumerate(earlier):
         index = Index(label)
@@ -159,12 +159,12 @@ def _near_task(args) -> None:
 
 def _shared_task(args) -> list[tuple[int, str]]:
     """One task's documents looked up in the shared index (shared_index.py)."""
-    stage_dir, offsets, task, url, p, signature_store = args
-    path = fs.join(stage_dir, "earlier", f"shared-{task:05d}.json")
+    step_dir, offsets, task, url, p, signature_store = args
+    path = fs.join(step_dir, "earlier", f"shared-{task:05d}.json")
     if not fs.exists(path):
         docs = np.arange(offsets[task], offsets[task + 1])
         index = SharedIndex(url, p, p["threshold"])
-        found = index.near_duplicates(signature_store(stage_dir, offsets).take(docs), p["threshold"])
+        found = index.near_duplicates(signature_store(step_dir, offsets).take(docs), p["threshold"])
         fs.make_dirs(fs.parent(path))
         fs.write_bytes(path, json.dumps([[int(docs[row]), f"{REASON}:{key}"]
                                          for row, key, _ in found]).encode())

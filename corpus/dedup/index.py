@@ -42,7 +42,7 @@ from .hashing import line_key, text_key
 from .lsh import band_keys
 from .minhash import document_signatures
 from .repeated import line_grams
-from .stages import load_array, load_json, partition_of
+from .scratch_files import load_array, load_json, partition_of
 from .text import lines, normalize
 
 INDEX_FILE = "index.json"

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import fs
-from ..corpus_steps import Decisions, stage_folders
+from ..corpus_steps import Decisions, step_folders
 from ..errors import UserError
 from ..output_layout import MANIFEST_FILE, RUN_FILE, SHARDS_DIR
 from ..pipeline import task_folder
@@ -25,7 +25,7 @@ from .index import (FORMAT, INDEX_FILE, MATCHING, NO_SIGNATURE, PART_STEPS, STOR
                     fingerprint, has_stored_signature, index_folder, part_settings, stored)
 from .lsh import band_keys
 from .signatures import has_signature
-from .stages import (BATCH_DOCS, load_array, load_json, partition_of, partitions_for, save_array,
+from .scratch_files import (BATCH_DOCS, load_array, load_json, partition_of, partitions_for, save_array,
                      save_json, save_table)
 
 DOCS_PER_ROW_GROUP = 65_536
@@ -180,20 +180,20 @@ def build_for_run(out: str, n_tasks: int, corpus_steps, executor) -> dict | None
         return None
     if fs.exists(fs.join(final, INDEX_FILE)):
         return load_json(fs.join(final, INDEX_FILE))
-    stages = stage_folders(out)
-    stage_of = {part: folder for part in settings for folder in stages
-                if fs.name(folder).split("-", 1)[1] == PART_STEPS[part]}
-    grams = repeated.stage_grams(stage_of["lines"]) if "lines" in settings else None
+    step_dirs = step_folders(out)
+    step_of = {part: folder for part in settings for folder in step_dirs
+               if fs.name(folder).split("-", 1)[1] == PART_STEPS[part]}
+    grams = repeated.step_grams(step_of["lines"]) if "lines" in settings else None
     work = fs.staging_folder(final, ".work", fresh=True)
-    counts = executor.map(_run_task, [(out, t, stages, stage_of, work) for t in range(n_tasks)])
+    counts = executor.map(_run_task, [(out, t, step_dirs, step_of, work) for t in range(n_tasks)])
     meta = assemble(work, counts, settings, executor, grams)
     fs.publish_folder(work, final)
     return meta
 
 
-def _kept_rows(out: str, task: int, stages: list[str]) -> np.ndarray:
+def _kept_rows(out: str, task: int, step_dirs: list[str]) -> np.ndarray:
     n_rows = fs.parquet_file(fs.join(task_folder(out, task), "kept.parquet")).metadata.num_rows
-    dropped = Decisions(out, task, stages).dropped
+    dropped = Decisions(out, task, step_dirs).dropped
     return np.array([r for r in range(n_rows) if r not in dropped], np.int64)
 
 
@@ -211,19 +211,19 @@ def _pick(rows: np.ndarray, values: np.ndarray, wanted: np.ndarray, fill=None) -
 
 
 def _run_task(args) -> int:
-    out, task, stages, stage_of, work = args
-    kept = _kept_rows(out, task, stages)
+    out, task, step_dirs, step_of, work = args
+    kept = _kept_rows(out, task, step_dirs)
     ids = fs.read_parquet(fs.join(task_folder(out, task), "kept.parquet"), columns=["id"])["id"]
     ids = ids.take(kept).to_pylist()
     keys = sig = line_hashes = None
-    if "exact" in stage_of:
-        rows, keys = exact.task_keys(stage_of["exact"], task)
+    if "exact" in step_of:
+        rows, keys = exact.task_keys(step_of["exact"], task)
         keys = _pick(rows, keys, kept)
-    if "minhash" in stage_of:
-        rows, sig = minhash.task_signatures(stage_of["minhash"], task)
+    if "minhash" in step_of:
+        rows, sig = minhash.task_signatures(step_of["minhash"], task)
         sig = _pick(rows, sig, kept, fill=NO_SIGNATURE)
-    if "lines" in stage_of:
-        line_hashes = repeated.task_line_hashes(stage_of["lines"], task)
+    if "lines" in step_of:
+        line_hashes = repeated.task_line_hashes(step_of["lines"], task)
     return save_task(work, task, ids, keys, sig, line_hashes)
 
 
