@@ -28,7 +28,7 @@ def evaluate_tasks(ckpt: str, names: list[str], files: dict[str, str] | None = N
                    device: str = "cpu", progress: bool = True, samples: str | None = None) -> dict:
     """Score a checkpoint (ours, or an HF model brought in by import-hf) on each named task.
     Every task's file is read and checked before the model is loaded."""
-    from train.checkpoint import load_model, load_tokenizer
+    from train.model.checkpoint import load_model, load_tokenizer
     prepared = {}
     for name in names:
         path = task_file(name, files or {})
@@ -116,7 +116,7 @@ def _metric(name: str, values: list[float]) -> dict:
 
 
 def _generate(model, tokenizer, name, docs, chosen, shots, batch_size, progress):
-    from train.serve_engine import Engine, Job
+    from train.serve.engine import Engine, Job
     task = TASKS[name]
     pools = _pools(docs) if shots else {}
     limit = model.config.max_seq_len
