@@ -1,7 +1,12 @@
 """Benchmark scores: `xiulian eval --tasks` against lm-evaluation-harness on our HF export.
 
-    .venv/bin/python bench/eval_vs_lmeval.py --checkpoint runs/small/pretrain --limit 100
+    .venv/bin/python bench/eval_vs_lmeval.py --part agreement --limit 100     # per-item agreement
+    /work/bin/quiet .venv/bin/python bench/eval_vs_lmeval.py --part speed --limit 20   # timings
     .venv/bin/python bench/eval_vs_lmeval.py --limit 20 --tasks hellaswag --no-docs   # a smoke run
+
+The two parts write one section: the agreement table of the last `--part agreement` run and the
+speed table of the last `--part speed` run (kept in bench/out/eval_vs_lmeval/PART.json, rows merged by task), so the
+long agreement run can share the machine while the short timing run has it to itself.
 
 The harness runs in its own venv (bench/.venv-lmeval: `python -m venv bench/.venv-lmeval`, then
 `bench/.venv-lmeval/bin/pip install torch==2.13.0` FIRST, then `pip install "lm-eval[hf]==0.4.13"`)
@@ -140,6 +145,8 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--work", default=str(ROOT / "bench" / "out" / "eval_vs_lmeval"))
+    parser.add_argument("--part", choices=("agreement", "speed"), default="agreement",
+                        help="which table of the section this run fills")
     parser.add_argument("--no-docs", action="store_true", help="print only")
     args = parser.parse_args()
     if not (LMEVAL / "lm_eval").is_file():
@@ -161,8 +168,20 @@ def main() -> None:
                       ours_rate=result["items"] / our_seconds, theirs_rate=result["items"] / their_seconds)
         print(json.dumps(result), flush=True)
         rows.append(result)
-    if not args.no_docs:
-        write_section(SECTION, _section(rows, run, args))
+    if args.no_docs:
+        return
+    store = ROOT / "bench" / "out" / "eval_vs_lmeval"   # a part's rows, merged by task over runs
+    store.mkdir(parents=True, exist_ok=True)
+    saved = store / f"{args.part}.json"
+    earlier = json.loads(saved.read_text())["rows"] if saved.is_file() else []
+    rows = [r for r in earlier if r["task"] not in {row["task"] for row in rows}] + rows
+    saved.write_text(json.dumps(
+        {"rows": rows, "run": run, "limit": args.limit, "shots": args.shots, "batch_size": args.batch_size,
+         "command": command(__file__), "machine": machine_line(),
+         "versions": versions(["lm-eval", "transformers", "torch"], LMEVAL / "python")}, indent=2))
+    parts = {p: json.loads((store / f"{p}.json").read_text()) for p in ("agreement", "speed")
+             if (store / f"{p}.json").is_file()}
+    write_section(SECTION, _section(parts))
 
 
 def _tiny_model(work: Path) -> Path:
@@ -180,24 +199,37 @@ def _tiny_model(work: Path) -> Path:
     return run
 
 
-def _section(rows: list[dict], run: str, args) -> str:
-    table = ["| task | items | same choice (acc) | same choice (acc_norm) | acc: xiulian | acc: harness | "
-             "largest log-likelihood gap | xiulian items/s | harness items/s | speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        table.append(f"| {r['task']} | {r['items']:,} | {r['same_pred']:.1%} | {r['same_pred_norm']:.1%} | "
-                     f"{r['acc_ours']:.3f} | {r['acc_theirs']:.3f} | {r['max_ll_gap']:.1e} | "
-                     f"{r['ours_rate']:.1f} | {r['theirs_rate']:.1f} | {r['ours_rate'] / r['theirs_rate']:.1f}x |")
-    return "\n".join([
-        SECTION, "",
-        f"`{command(__file__)}` on {machine_line()}; {versions(['lm-eval', 'transformers', 'torch'], LMEVAL / 'python')}.",
-        "", f"The same checkpoint (`{run}`) scored by `xiulian eval --tasks` and, exported with "
-        "`xiulian export --hf`, by lm-evaluation-harness's `hf` model with the task definitions of "
-        "bench/lmeval_tasks/ (the harness's prompts and metrics, reading the shared files). "
-        f"{args.shots}-shot, the first {args.limit} items of each task (of each subject for mmlu and "
-        f"cmmlu), batch size {args.batch_size} on both sides, fp32 on the CPU. *Same choice*: the share "
-        "of items where both pick the same answer; each side's speed is its whole command (start, "
-        "model load, scoring) timed from outside.", "", *table, ""])
+def _section(parts: dict) -> str:
+    lines = [SECTION, "",
+             "The same checkpoint scored by `xiulian eval --tasks` and, exported with `xiulian export "
+             "--hf`, by lm-evaluation-harness's `hf` model with the task definitions of "
+             "bench/lmeval_tasks/ (the harness's prompts and metrics, reading the shared files). "
+             "Both sides score the same items (the first N of each task, of each subject for mmlu "
+             "and cmmlu), with the same batch size, fp32 on the CPU.", ""]
+    if "agreement" in parts:
+        p = parts["agreement"]
+        lines += ["### Per item", "", f"`{p['command']}` on {p['machine']}; {p['versions']}. "
+                  f"Checkpoint `{p['run']}`, {p['shots']}-shot; the items column counts them (the first N "
+                  "of each task, of each subject for mmlu and cmmlu). *Same choice*: "
+                  "the share of items where both pick the same answer.", "",
+                  "| task | items | same choice (acc) | same choice (acc_norm) | acc: xiulian | acc: harness "
+                  "| largest log-likelihood gap |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['task']} | {r['items']:,} | {r['same_pred']:.1%} | {r['same_pred_norm']:.1%} | "
+                  f"{r['acc_ours']:.3f} | {r['acc_theirs']:.3f} | {r['max_ll_gap']:.1e} |" for r in p["rows"]]
+        lines.append("")
+    if "speed" in parts:
+        p = parts["speed"]
+        lines += ["### Speed", "", f"`/work/bin/quiet {p['command']}` (nothing else running) on "
+                  f"{p['machine']}; {p['versions']}. First {p['limit']} items per task (per subject), "
+                  f"batch size {p['batch_size']}. Each side is one command timed whole from outside "
+                  "(start, model load, scoring); items/s = items / wall seconds.", "",
+                  "| task | items | xiulian s | harness s | xiulian items/s | harness items/s | speed-up |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['task']} | {r['items']:,} | {r['ours_seconds']:.1f} | {r['theirs_seconds']:.1f} | "
+                  f"{r['ours_rate']:.1f} | {r['theirs_rate']:.1f} | {r['ours_rate'] / r['theirs_rate']:.1f}x |"
+                  for r in p["rows"]]
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,21 @@ from train.eval.benchmark_tasks import fewshot_context, load_docs, task_file
 from train.eval.benchmarks import evaluate_tasks, hash_number, last_number, normalise_answer
 
 
-@pytest.fixture(scope="module")
-def random_model(tokenizer_dir, tmp_path_factory):
-    """A seeded, untrained 256-token model with the shared-prose tokenizer: scores are arbitrary
-    but exact, which is all a comparison of two scorers needs."""
+def _random_model(tokenizer_dir, folder, max_seq_len: int):
+    """A seeded, untrained model with the shared-prose tokenizer: scores are arbitrary but exact,
+    which is all a comparison of two scorers needs."""
     from train.model.checkpoint import save
     from train.model.tokenizer import Tokenizer
     from train.model.transformer import ModelConfig, Transformer
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=2048, dim=64, n_layers=2, n_heads=4, n_kv_heads=2,
-                                    max_seq_len=256))
-    return save(tmp_path_factory.mktemp("bench_model") / "ckpt", model, Tokenizer(tokenizer_dir))
+                                    max_seq_len=max_seq_len))
+    return save(folder / "ckpt", model, Tokenizer(tokenizer_dir))
+
+
+@pytest.fixture(scope="module")
+def random_model(tokenizer_dir, tmp_path_factory):
+    return _random_model(tokenizer_dir, tmp_path_factory.mktemp("bench_model"), 256)
 
 
 def test_mmlu_prompt_is_the_harness_prompt(shared_data, monkeypatch):
@@ -39,16 +43,19 @@ def test_mmlu_prompt_is_the_harness_prompt(shared_data, monkeypatch):
     assert two_shot.endswith(second.text) and two_shot.count(second.text) == 1
 
 
-def test_scores_agree_with_transformers(shared_data, random_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("max_seq_len", [256, 40])   # 40: long items are cut from the left
+def test_scores_agree_with_transformers(shared_data, tokenizer_dir, tmp_path, monkeypatch, max_seq_len):
     """Each choice's log-likelihood, ours vs LlamaForCausalLM on the export, the harness's way:
-    context and continuation encoded whole, the continuation what follows the context's tokens."""
+    context and continuation encoded whole, the continuation what follows the context's tokens,
+    a sequence longer than the context cut to its last max_seq_len + 1 tokens."""
     transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
     from train.model.hf import export_hf
     monkeypatch.setenv("SHARED", str(shared_data))
+    model = _random_model(tokenizer_dir, tmp_path, max_seq_len)
     samples = tmp_path / "samples.jsonl"
-    result = evaluate_tasks(str(random_model), ["hellaswag", "arc_challenge"], limit=6, progress=False,
-                            samples=str(samples))
-    hf_dir = export_hf(str(random_model), str(tmp_path / "hf"))
+    result = evaluate_tasks(str(model), ["hellaswag", "arc_challenge"], limit=6, progress=False,
+                            samples=str(samples), batch_size=4)
+    hf_dir = export_hf(str(model), str(tmp_path / "hf"))
     tok = transformers.AutoTokenizer.from_pretrained(hf_dir)
     hf = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     ours = [json.loads(line) for line in open(samples)]
@@ -58,9 +65,12 @@ def test_scores_agree_with_transformers(shared_data, random_model, tmp_path, mon
         context = tok(doc.text, add_special_tokens=False)["input_ids"]
         for choice, ll in zip(doc.choices, item["loglikelihoods"]):
             whole = tok(doc.text + " " + choice, add_special_tokens=False)["input_ids"]
+            scored = len(whole) - len(context)
+            window = whole[-(max_seq_len + 1):]
             with torch.no_grad():
-                logprobs = torch.log_softmax(hf(torch.tensor([whole])).logits[0], -1)
-            expected = sum(logprobs[i - 1, whole[i]].item() for i in range(len(context), len(whole)))
+                logprobs = torch.log_softmax(hf(torch.tensor([window[:-1]])).logits[0], -1)
+            expected = sum(logprobs[i - 1, window[i]].item()
+                           for i in range(max(1, len(window) - scored), len(window)))
             assert ll == pytest.approx(expected, abs=1e-3)
     accs = [float(i["pred"] == i["gold"]) for i in ours if i["task"] == "hellaswag"]
     assert result["tasks"]["hellaswag"]["acc"] == pytest.approx(sum(accs) / len(accs))

@@ -58,8 +58,7 @@ class TrainTask:
     eval_every: int
     heldout: tuple[str, ...]
     heldout_tokens: int
-    tasks: tuple[str, ...]
-    task_limit: int | None
+    tasks: tuple[tuple[str, int | None], ...]    # (task, first N items)
     threads: int
 
     def commands(self) -> list[list[str]]:
@@ -69,11 +68,8 @@ class TrainTask:
                     "--seed", str(self.seed), "--eval-every", str(self.eval_every),
                     "--heldout", *self.heldout, "--quiet"]
         heldout = ["eval", self.run, "--data", *self.heldout, "--max-tokens", str(self.heldout_tokens), "--json"]
-        commands = [pretrain, heldout]
-        if self.tasks:
-            limit = ["--limit", str(self.task_limit)] if self.task_limit else []
-            commands.append(["eval", self.run, "--tasks", ",".join(self.tasks), *limit, "--json", "--quiet"])
-        return commands
+        return [pretrain, heldout] + [["eval", self.run, "--tasks", name, *(["--limit", str(limit)] if limit else []),
+                                       "--json", "--quiet"] for name, limit in self.tasks]
 
 
 def run_ablation(path: str, out: str, workers: int | None = None, executor: str | None = None,
@@ -82,8 +78,14 @@ def run_ablation(path: str, out: str, workers: int | None = None, executor: str 
     from corpus.executors import make_executor
     ablation = load_ablation(path, workers, executor)   # every check, before any work
     out_dir = Path(out)
+    plan, saved = _plan(ablation), out_dir / "ablation.json"
+    if saved.is_file() and _comparable(json.loads(saved.read_text())) != _comparable(plan):
+        raise UserError(f"{out_dir} holds an ablation with other inputs, variants, seeds or budget; "
+                        "use a new -o folder (or delete this one) to start over")
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic_json(str(out_dir / "ablation.json"), {"file": str(path), **_plan(ablation)})
+    write_atomic_json(str(saved), plan)
+    if ablation.workers > 1:  # the tokenizer trains before the workers fork: no Rust threads then
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     runner = make_executor(ablation.executor, ablation.workers)
     started = time.perf_counter()
 
@@ -113,7 +115,13 @@ def _say(progress: bool, line: str) -> None:
 def _plan(ablation: Ablation) -> dict:
     plan = asdict(ablation)
     plan["variants"] = [{"name": v.name, "clean": v.clean_key, "data": v.data} for v in ablation.variants]
-    return plan
+    return json.loads(json.dumps(plan))   # as it reads back: tuples as lists
+
+
+def _comparable(plan: dict) -> dict:
+    """What a finished task's results depend on: not how many workers ran them, nor where the
+    page is published."""
+    return {k: v for k, v in plan.items() if k not in ("workers", "executor", "publish", "title")}
 
 
 def clean_corpus(task: CleanTask) -> dict:
@@ -140,7 +148,7 @@ def _tokenizer(ablation: Ablation, out: Path, progress: bool) -> str:
 
 
 def _train_tasks(ablation: Ablation, out: Path, tokenizer: str) -> list[TrainTask]:
-    threads = max(1, (os.cpu_count() or 1) // ablation.workers)
+    threads = max(1, len(os.sched_getaffinity(0)) // ablation.workers)
     tasks = []
     for variant in ablation.variants:
         folder = out / "variants" / variant.name
@@ -151,8 +159,8 @@ def _train_tasks(ablation: Ablation, out: Path, tokenizer: str) -> list[TrainTas
             tasks.append(TrainTask(
                 variant.name, seed, str(out / "clean" / variant.clean_key / "shards"), tokenizer,
                 str(folder / f"seed-{seed}"), ablation.preset, str(config), ablation.steps,
-                max(1, ablation.steps // 16), tuple(ablation.heldout), ablation.heldout_tokens,
-                tuple(ablation.tasks), ablation.task_limit, threads))
+                max(1, ablation.steps // 8), tuple(ablation.heldout), ablation.heldout_tokens,
+                tuple(ablation.task_limit.items()), threads))
     return tasks
 
 
@@ -204,8 +212,9 @@ def train_and_score(task: TrainTask) -> dict:
              progress=False, heldout=list(task.heldout))
     trained = time.perf_counter()
     heldout = evaluate_files(task.run, list(task.heldout), task.heldout_tokens)
-    scores = (evaluate_tasks(task.run, list(task.tasks), limit=task.task_limit, progress=False)["tasks"]
-              if task.tasks else {})
+    scores = {}
+    for name, limit in task.tasks:
+        scores.update(evaluate_tasks(task.run, [name], limit=limit, progress=False)["tasks"])
     curve = [{"step": r["step"], "val_loss": r["val_loss"]} for r in read_metrics(task.run) if "val_loss" in r]
     result = {"variant": task.variant, "seed": task.seed, "steps": task.steps, "heldout": heldout,
               "tasks": {name: {k: v for k, v in s.items() if k != "file"} for name, s in scores.items()},

@@ -8,7 +8,7 @@
     preset = "tiny"                            # proxy model; `pretrain_config` adds [model]/[train]
     vocab_size = 4096                          # one tokenizer for all, trained on `tokenizer_from`
     tasks = ["hellaswag", "arc_challenge"]     # benchmark tasks (xiulian eval --tasks)
-    task_limit = 100
+    task_limit = 100                           # or { hellaswag = 200, mmlu = 5 }
 
     [variants.default]                         # the shipped `xiulian clean` config
     [variants.none]
@@ -69,7 +69,7 @@ class Ablation:
     vocab_size: int
     tokenizer_from: str
     tasks: list[str]
-    task_limit: int | None
+    task_limit: dict[str, int | None]     # per task: first N items (per subject for mmlu, cmmlu)
     heldout_tokens: int
     workers: int
     executor: str
@@ -109,7 +109,7 @@ def load_ablation(path: str | os.PathLike, workers: int | None = None, executor:
         preset=settings.get("preset", "tiny"), pretrain_config=settings.get("pretrain_config"),
         vocab_size=_positive(settings.get("vocab_size", 4096), "vocab_size", path),
         tokenizer_from=settings.get("tokenizer_from", next(iter(variants_raw))),
-        tasks=list(settings.get("tasks", [])), task_limit=settings.get("task_limit"),
+        tasks=list(settings.get("tasks", [])), task_limit={},
         heldout_tokens=_positive(settings.get("heldout_tokens", 500_000), "heldout_tokens", path),
         workers=workers or _positive(settings.get("workers", 1), "workers", path),
         executor=executor or settings.get("executor", "local"), publish=settings.get("publish"))
@@ -118,7 +118,7 @@ def load_ablation(path: str | os.PathLike, workers: int | None = None, executor:
     for name, table in variants_raw.items():
         ablation.variants.append(_variant(name, table, ablation.heldout, path))
     _check_training(ablation, path)
-    _check_tasks(ablation)
+    _check_tasks(ablation, settings.get("task_limit"), path)
     return ablation
 
 
@@ -216,13 +216,18 @@ def _check_training(ablation: Ablation, path: Path) -> None:
     ablation.steps = max(1, math.ceil(ablation.tokens / ablation.tokens_per_step))
 
 
-def _check_tasks(ablation: Ablation) -> None:
-    """Task names and their files, read and checked now rather than after an hour of training."""
+def _check_tasks(ablation: Ablation, limit, path: Path) -> None:
+    """Task names and their files, read and checked now rather than after an hour of training;
+    `task_limit` is one number for every task or a table by task."""
     from train.eval.benchmark_tasks import load_docs, parse_task_names, task_file
     if not ablation.tasks:
         return
-    names = parse_task_names(",".join(ablation.tasks))
-    for name in names:
+    ablation.tasks = parse_task_names(",".join(ablation.tasks))
+    limits = limit if isinstance(limit, dict) else {name: limit for name in ablation.tasks}
+    unknown = sorted(set(limits) - set(ablation.tasks))
+    if unknown or not all(v is None or isinstance(v, int) and v > 0 for v in limits.values()):
+        raise UserError(f"{path}: [ablation] task_limit must be a positive integer, or a table of "
+                        f"them by task (of {', '.join(ablation.tasks)})")
+    ablation.task_limit = {name: limits.get(name) for name in ablation.tasks}
+    for name in ablation.tasks:
         load_docs(name, task_file(name, {}))
-    if ablation.task_limit is not None and (not isinstance(ablation.task_limit, int) or ablation.task_limit < 1):
-        raise UserError("[ablation] task_limit must be a positive integer")

@@ -33,6 +33,17 @@ def interval(values: list[float]) -> tuple[float, float]:
     return mean, t * sd / math.sqrt(n)
 
 
+def task_interval(rows: list[dict], task: str) -> tuple[float, float]:
+    """A benchmark score's mean over seeds, and a 95% half-width that adds the items' sampling
+    error (1.96 x the harness's standard error, averaged over seeds) to the seeds' spread: a few
+    hundred items leave a wide interval even when every seed agrees."""
+    metric = METRIC.get(task, "acc_norm")
+    mean, seeds = interval([r["tasks"][task][metric] for r in rows])
+    errors = [r["tasks"][task].get(f"{metric}_stderr") for r in rows]
+    items = 1.96 * sum(e for e in errors if e is not None) / max(1, len([e for e in errors if e is not None]))
+    return mean, math.sqrt((0.0 if math.isnan(seeds) else seeds) ** 2 + items ** 2)
+
+
 def _fmt(mean: float, half: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f}" + ("" if math.isnan(half) else f" ± {half:.{digits}f}")
 
@@ -46,8 +57,7 @@ def write_report(ablation: Ablation, path: Path, out: Path, results: list[dict],
     heldout = {name: interval([r["heldout"]["loss"] for r in rows]) for name, rows in by_variant.items()}
     bpb = {name: interval([r["heldout"]["bits_per_byte"] for r in rows]) for name, rows in by_variant.items()}
     tasks = list(ablation.tasks)
-    scores = {name: {t: interval([r["tasks"][t][METRIC.get(t, "acc_norm")] for r in rows]) for t in tasks}
-              for name, rows in by_variant.items()}
+    scores = {name: {t: task_interval(rows, t) for t in tasks} for name, rows in by_variant.items()}
     plot = figures / "heldout_loss.png"
     _plot_curves(plot, by_variant, ablation.tokens_per_step, floors)
 
@@ -63,9 +73,13 @@ def write_report(ablation: Ablation, path: Path, out: Path, results: list[dict],
     seeds = len(ablation.seeds)
     described = [f"- `{v.name}`: {v.description}" for v in ablation.variants if v.description]
     replay = by_variant[ablation.variants[0].name][0]["commands"]
+    train_s = sum(r["seconds"]["train"] for r in results)
+    score_s = sum(r["seconds"]["score"] for r in results)
     lines = [f"## {ablation.title}", "",
-             f"Made by `xiulian ablate {path} -o {out}` in {seconds / 60:,.0f} minutes on this machine "
-             f"({ablation.workers} worker(s), {ablation.executor} executor); every number below is "
+             f"Made by `xiulian ablate {path} -o {out}` ({ablation.workers} worker(s), {ablation.executor} "
+             f"executor; this invocation {seconds / 60:,.1f} min of wall time; the {len(results)} models "
+             f"took {train_s / 60:,.0f} min of training and {score_s / 60:,.0f} min of scoring in all, "
+             "on a 2-core machine shared with other work); every number below is "
              f"read from that run's outputs. {len(ablation.variants)} cleaning variants of the same "
              f"inputs, {seeds} seeds each; every model is a `{ablation.preset}` proxy trained for "
              f"{ablation.steps:,} steps ({ablation.steps * ablation.tokens_per_step:,} tokens) with one "
@@ -73,12 +87,15 @@ def write_report(ablation: Ablation, path: Path, out: Path, results: list[dict],
              f"({', '.join(Path(h).name for h in ablation.heldout)}, first {ablation.heldout_tokens:,} "
              "tokens; every pipeline decontaminates against it).", "",
              *described, "" if described else "",
-             f"Means over seeds ± the half-width of the 95% t interval (n = {seeds}). Loss is nats per "
+             f"Means over seeds ± the half-width of the 95% t interval (n = {seeds}; for benchmarks "
+             "widened by the items' own sampling error). Loss is nats per "
              "token on the held-out text (lower is better). The floors are count models fit on each "
              "variant's training tokens and scored on the same held-out tokens (train/eval/ngram.py): "
              "a model is only learning what a count table cannot when it is below them. "
-             + (f"Benchmarks: first {ablation.task_limit} items per task (per subject for mmlu and "
-                "cmmlu), 0-shot, scored as lm-evaluation-harness scores them (`xiulian eval --tasks`)."
+             + ("Benchmarks, 0-shot, scored as lm-evaluation-harness scores them (`xiulian eval "
+                "--tasks`), on the first " + ", ".join(
+                    f"{n:,} items of {t}" + (" per subject" if t in ("mmlu", "cmmlu") else "")
+                    if n else f"all of {t}" for t, n in ablation.task_limit.items()) + "; chance is 25%."
                 if tasks else ""), "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows),
              "", "![held-out loss against training tokens](figures/heldout_loss.png)", "",
@@ -115,10 +132,15 @@ def _verdicts(ablation: Ablation, heldout: dict, floors: dict, scores: dict) -> 
                 "which this many seeds cannot tell apart." if tied else "")]
     under = [n for n in heldout if heldout[n][0] < min(floors[n]["bigram"]["loss"], floors[n]["trigram"]["loss"])]
     above = [n for n in heldout if n not in under]
-    lines.append("- Against the floors: " + (f"{', '.join(f'`{n}`' for n in under)} beat their own best "
-                 "count model" if under else "no variant beats its best count model")
-                 + (f"; {', '.join(f'`{n}`' for n in above)} do not, so their differences are "
-                    "differences in n-gram statistics, not in what a transformer learns" if above else "") + ".")
+    if not under:
+        lines.append("- Against the floors: no variant's models beat the best count model fit on the "
+                     "same training tokens, so at this budget the differences between variants are "
+                     "differences in the n-gram statistics of what each kept, not in what a "
+                     "transformer learns from it.")
+    else:
+        lines.append(f"- Against the floors: {', '.join(f'`{n}`' for n in under)} beat the best count "
+                     "model fit on their own training tokens"
+                     + (f"; {', '.join(f'`{n}`' for n in above)} do not" if above else "") + ".")
     for task, chance in ((t, CHANCE.get(t, 0.25)) for t in ablation.tasks):
         at_chance = [n for n in scores if scores[n][task][0] - (scores[n][task][1] if not math.isnan(scores[n][task][1]) else 0)
                      <= chance]
