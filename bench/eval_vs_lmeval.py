@@ -164,7 +164,7 @@ def main() -> None:
         ours, our_seconds = run_ours(run, task, args, samples)
         their_seconds = run_harness(str(hf), task, args, tasks_dir, work / f"harness_{task}")
         result = compare(samples, harness_items(work / f"harness_{task}", task), task)
-        result.update(task=task, ours_seconds=our_seconds, theirs_seconds=their_seconds,
+        result.update(task=task, command=command(__file__), ours_seconds=our_seconds, theirs_seconds=their_seconds,
                       ours_rate=result["items"] / our_seconds, theirs_rate=result["items"] / their_seconds)
         print(json.dumps(result), flush=True)
         rows.append(result)
@@ -208,8 +208,11 @@ def _section(parts: dict) -> str:
              "and cmmlu), with the same batch size, fp32 on the CPU.", ""]
     if "agreement" in parts:
         p = parts["agreement"]
-        lines += ["### Per item", "", f"`{p['command']}` on {p['machine']}; {p['versions']}. "
-                  f"Checkpoint `{p['run']}`, {p['shots']}-shot; the items column counts them (the first N "
+        commands = list(dict.fromkeys(r.get("command", p["command"]) for r in p["rows"]))
+        lines += ["### Per item", "", " and ".join(f"`{c}`" for c in commands) + f" on {p['machine']}; {p['versions']}. "
+                  f"Checkpoint `{p['run']}` (the acceptance check's model when it is /tmp/...: c4_demo "
+                  "cleaned, a 2,048-token BPE, the tiny preset, 30 steps), "
+                  f"{p['shots']}-shot; the items column counts them (the first N "
                   "of each task, of each subject for mmlu and cmmlu). *Same choice*: "
                   "the share of items where both pick the same answer.", "",
                   "| task | items | same choice (acc) | same choice (acc_norm) | acc: xiulian | acc: harness "
@@ -219,7 +222,8 @@ def _section(parts: dict) -> str:
         lines.append("")
     if "speed" in parts:
         p = parts["speed"]
-        lines += ["### Speed", "", f"`/work/bin/quiet {p['command']}` (nothing else running) on "
+        commands = list(dict.fromkeys(r.get("command", p["command"]) for r in p["rows"]))
+        lines += ["### Speed", "", " and ".join(f"`/work/bin/quiet {c}`" for c in commands) + " (nothing else running) on "
                   f"{p['machine']}; {p['versions']}. First {p['limit']} items per task (per subject), "
                   f"batch size {p['batch_size']}. Each side is one command timed whole from outside "
                   "(start, model load, scoring); items/s = items / wall seconds.", "",
