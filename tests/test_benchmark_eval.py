@@ -105,3 +105,15 @@ def test_arc_easy_reads_any_arc_file(shared_data, random_model):
                   "--task-file", f"arc_easy={shared_data / 'benchmarks' / 'arc_challenge_test.jsonl'}")
     scores = json.loads(out.stdout)["tasks"]["arc_easy"]
     assert scores["n"] == 4 and 0 <= scores["acc"] <= 1 and scores["acc_stderr"] is not None
+
+
+def test_an_imported_hf_model_scores_the_same(shared_data, random_model, tmp_path, monkeypatch):
+    """Any Llama-architecture HF folder, brought in by import-hf, is scored like our own."""
+    from train.model.hf import export_hf, import_hf
+    monkeypatch.setenv("SHARED", str(shared_data))
+    imported = import_hf(str(export_hf(str(random_model), str(tmp_path / "hf"))), str(tmp_path / "imported"))
+    scores = [evaluate_tasks(str(ckpt), ["arc_challenge"], limit=5, progress=False, samples=str(tmp_path / f"{i}.jsonl"))
+              for i, ckpt in enumerate((random_model, imported))]
+    assert scores[0]["tasks"]["arc_challenge"]["acc"] == scores[1]["tasks"]["arc_challenge"]["acc"]
+    ours, theirs = ([json.loads(line)["loglikelihoods"] for line in open(tmp_path / f"{i}.jsonl")] for i in (0, 1))
+    assert all(a == pytest.approx(b, abs=1e-4) for x, y in zip(ours, theirs) for a, b in zip(x, y))
