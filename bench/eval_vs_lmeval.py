@@ -225,11 +225,12 @@ def _section(parts: dict) -> str:
         p = parts["speed"]
         commands = list(dict.fromkeys(r.get("command", p["command"]) for r in p["rows"]))
         lines += ["### Speed", "", " and ".join(f"`/work/bin/quiet {c}`" for c in commands) + " (nothing else running) on "
-                  f"{p['machine']}; {p['versions']}. First {p['limit']} items per task (per subject), "
-                  f"batch size {p['batch_size']}. Each side is one command timed whole from outside "
+                  f"{p['machine']}; {p['versions']}. The first N items of each task (of each subject for mmlu "
+                  f"and cmmlu; the items column counts them), batch size {p['batch_size']}. Each side is one command timed whole from outside "
                   "(start, model load, scoring); items/s = items / wall seconds. The harness's fixed cost "
                   "(imports, building each subtask's dataset) weighs on few items; *xiulian scoring* is "
-                  "ours without start and load, for the marginal rate. Same choice: as above, on these items.", "",
+                  "ours without start and load, for the marginal rate (the harness's marginal rate is not "
+                  "measured here). Same choice: as above, on these items.", "",
                   "| task | items | xiulian s | harness s | xiulian items/s | harness items/s | speed-up "
                   "| xiulian scoring items/s | same choice |",
                   "|---|---|---|---|---|---|---|---|---|"]
