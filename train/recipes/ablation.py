@@ -25,7 +25,6 @@ import json
 import os
 import shlex
 import time
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -168,9 +167,9 @@ def _pretrain_toml(base: str | None, data: dict) -> str:
     """The proxy config (`pretrain_config`) with the variant's [data] merged in, as TOML."""
     tables = {"model": {}, "train": {}, "data": {}}
     if base:
-        with open(base, "rb") as f:
-            for name, values in tomllib.load(f).items():
-                tables.setdefault(name, {}).update(values)
+        from corpus.config import read_toml
+        for name, values in read_toml(base, ("model", "train", "data")).items():
+            tables[name].update(values)
     tables["data"].update(data)
     lines = ["# Written by xiulian ablate: the proxy model's config and this variant's [data]."]
     for name, values in tables.items():

@@ -30,7 +30,6 @@ import hashlib
 import json
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,17 +80,13 @@ class Ablation:
 
 def load_ablation(path: str | os.PathLike, workers: int | None = None, executor: str | None = None) -> Ablation:
     """Read, expand ($SHARED) and check VARIANTS.toml; every error is a UserError."""
+    from corpus.config import read_toml
+
     from .recipe import expand_paths
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such variants file: {path}")
-    try:
-        raw = expand_paths(tomllib.loads(path.read_text(encoding="utf-8")))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(raw) - {"ablation", "variants"})
-    if unknown:
-        raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; use [ablation] and [variants.NAME]")
+    raw = expand_paths(read_toml(path, ("ablation", "variants")))
     settings = raw.get("ablation", {})
     unknown = sorted(set(settings) - SETTINGS)
     if unknown:
