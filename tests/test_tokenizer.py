@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from train.tokenizer import SPECIAL_TOKENS, Tokenizer
+from train.model.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
