@@ -50,7 +50,8 @@ def test_pretraining_lowers_the_loss_and_writes_the_run(trained):
     # spans many steps); the fixed validation set shows the trend.
     assert len(val) == 4 and val == sorted(val, reverse=True)
     assert val[-1] < math.log(2048) - 0.4 and val[-1] < curve[1] - 0.4
-    assert all(r["tokens_per_s"] > 0 and 0 < r["mfu"] for r in records if "loss" in r)
+    # MFU is a fraction of the hardware ceiling (train/kernels/flops.py), never above 1.
+    assert all(r["tokens_per_s"] > 0 and 0 < r["mfu"] <= 1 for r in records if "loss" in r)
     for name in ("checkpoint/model.safetensors", "checkpoint/config.json", "checkpoint/tokenizer.json",
                  "checkpoint/trainer_state.pt", "loss.png", "run.json"):
         assert (trained / name).is_file(), name
