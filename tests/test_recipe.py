@@ -61,9 +61,17 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
     page = (out / "RESULTS.md").read_text()
     for heading in ("Cleaning: the funnel", "Pretraining", "does the model answer and stop?",
                     "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Pretrained parameters are the key",
-                    "Cross-lingual transfer", "Deduplication prevents regurgitation", "High-quality text",
-                    "Quality over quantity (LIMA)"):
+                    "Cross-lingual transfer", "Does deduplication prevent regurgitation?", "High-quality text",
+                    "Quality over quantity (LIMA)", "Against the n-gram floors", "continues held-out text"):
         assert heading in page
+    # The pretrained model beside its floors, in bits per byte, with an interval and a plain verdict.
+    floors = json.loads((out / "pretrain_floors.json").read_text())
+    assert [f["name"] for f in floors["floors"]] == ["unigram", "bigram", "trigram"]
+    assert "bigram count model" in page and "95% interval over documents" in page
+    assert ("The model beats the best n-gram floor" in page) != ("does NOT beat the best n-gram floor" in page)
+    # Each comparison has its interval; a sentence says "shown" only with one that excludes no effect.
+    assert "95% interval over seeds" in page and page.count("seed0") >= 2
+    assert "records read" in page and page.count("| unreadable |") <= 1
     for figure in Path(out / "figures").glob("*.png"):
         assert f"figures/{figure.name}" in page
     assert (out / "figures" / "cleaning_funnel.png").stat().st_size > 1000

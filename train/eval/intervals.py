@@ -68,5 +68,26 @@ def paired_difference(a, b, seed: int = 0) -> Interval:
     return bootstrap_interval(lambda i: float((a[i] - b[i]).mean()), len(a), seed)
 
 
+def proportion_interval(successes: float, n: int) -> Interval:
+    """Wilson score interval of a share (accuracy over n held-out pairs): exact enough at any n,
+    and never outside [0, 1] as the normal approximation is near 0 or 1."""
+    if n <= 0:
+        return Interval(math.nan, 0.0, 1.0, 0)
+    p, z = successes / n, 1.96
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, centre - half, centre + half, n)
+
+
 def verdict_word(interval: Interval, no_effect: float = 0.0) -> str:
     return "shown" if interval.excludes(no_effect) else "not shown at this scale"
+
+
+def claim(interval: Interval, statement: str, direction: int = 1, no_effect: float = 0.0) -> str:
+    """`statement` ("that X lowers Y") with the verdict its interval allows; `direction` is the
+    sign the statement predicts for the difference (-1: it should be below `no_effect`)."""
+    if interval.excludes(no_effect):
+        if (interval.mean - no_effect) * direction > 0:
+            return f"{statement} is shown"
+        return f"{statement} is not shown: the interval shows the opposite"
+    return f"{statement} is not shown at this scale"
