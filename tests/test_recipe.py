@@ -102,3 +102,19 @@ def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):
     sft_config = read_config(commands["sft"][commands["sft"].index("--config") + 1])
     assert TrainConfig.from_dict(sft_config["train"]).batch_size == 32
     assert SFTDataConfig(**sft_config["data"]).overlong == "drop"
+
+
+def test_prepare_turns_line_and_nested_json_prose_into_documents(tmp_path, shared_data):
+    from train.recipes.recipe import prepare_documents, prepared_files
+    recipe = {"prepare": {"line_documents": [str(shared_data / "text" / "en_wikipedia_demo.txt")],
+                          "json_documents": [str(shared_data / "text" / "zh_classics")]}}
+    files = prepared_files(recipe, tmp_path)
+    assert [Path(f).name for f in files][:3] == ["en_wikipedia_demo.jsonl", "daxue.jsonl", "guwenguanzhi.jsonl"]
+    prepare_documents(recipe, tmp_path)
+    lunyu = [json.loads(line) for line in open(tmp_path / "inputs" / "lunyu.jsonl", encoding="utf-8")]
+    assert lunyu[0]["id"] == "lunyu-0" and "子曰" in lunyu[0]["text"]
+    assert all(1 <= d["text"].count("\n") + 1 <= 8 for d in lunyu)  # eight paragraphs to a document
+    wiki = [json.loads(line) for line in open(tmp_path / "inputs" / "en_wikipedia_demo.jsonl", encoding="utf-8")]
+    assert len(wiki) == 30
+    with pytest.raises(UserError, match="unknown key"):
+        prepared_files({"prepare": {"csv_documents": []}}, tmp_path)

@@ -8,7 +8,8 @@ and records finished commands in OUT/recipe.json: running the recipe again skips
 and resumes what was interrupted (every command resumes by itself), and a stage whose options
 changed runs again. Stages, in order — a recipe leaves out the ones it does not want:
 
-    prepare    line-per-document .txt files -> OUT/inputs/*.jsonl (no command: a file rewrite)
+    prepare    line_documents (one per .txt line) and json_documents (nested JSON prose) ->
+               OUT/inputs/*.jsonl (no command: a file rewrite)
     clean      xiulian clean INPUTS... -o OUT/clean
     tokenizer  xiulian tokenizer train OUT/clean/shards -o OUT/tokenizer
     pretrain   xiulian pretrain --data OUT/clean/shards --tokenizer OUT/tokenizer -o OUT/pretrain
