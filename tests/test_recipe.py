@@ -60,7 +60,7 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
                                   "dpo", "ppo"}
     page = (out / "RESULTS.md").read_text()
     for heading in ("Cleaning: the funnel", "Pretraining", "does the model answer and stop?",
-                    "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Pretrained parameters are the key",
+                    "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Are pretrained parameters the key",
                     "Cross-lingual transfer", "Does deduplication prevent regurgitation?", "High-quality text",
                     "Quality over quantity (LIMA)", "Against the n-gram floors", "continues held-out text"):
         assert heading in page

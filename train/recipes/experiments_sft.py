@@ -34,7 +34,7 @@ def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> 
         rows.append(f"| {label} | {val.get('val_loss', float('nan')):.3f} | {reply_cells(acts[label], ('ended',))} | "
                     f"{quote(acts[label]['examples'].get('en', ('', ''))[1])} |")
     pretrained, random = acts.values()
-    return ["#### Pretrained parameters are the key to fine-tuning", "",
+    return ["#### Are pretrained parameters the key to fine-tuning?", "",
             f"The recipe's SFT, once more from random weights: `{line}`. Then {len(prompts)} held-out "
             f"instructions, greedy, at most {max_new} new tokens (above the SFT answers' 95th percentile); "
             f"brackets: 95% bootstrap intervals over the prompts. {DEGENERATE_NOTE}", "",

@@ -107,10 +107,18 @@ def _continuations(out: Path) -> list[str]:
     generator = torch.Generator().manual_seed(0)
     for language, docs in chosen.items():
         for doc in docs:
-            prompt = doc[:PROMPT_TOKENS].tolist()
+            cut = PROMPT_TOKENS
+            while cut > 1 and tokenizer.decode(doc[:cut].tolist()).endswith("\ufffd"):
+                cut -= 1  # a Chinese character's bytes split across tokens: end the prompt before it
+            prompt = doc[:cut].tolist()
             ids = model.generate(torch.tensor([prompt]), NEW_TOKENS, temperature=0.7, top_k=50,
-                                 stop_tokens={tokenizer.eos_id}, generator=generator)[0, len(prompt):].tolist()
+                                 stop_tokens={tokenizer.eos_id}, generator=generator)[0].tolist()
             lines.append(f"- {language}: {quote(tokenizer.decode(prompt), 160)} → model: "
-                         f"{quote(tokenizer.decode(ids), 200)}; document: "
-                         f"{quote(tokenizer.decode(doc[PROMPT_TOKENS:PROMPT_TOKENS + NEW_TOKENS].tolist()), 120)}")
+                         f"{quote(_after(tokenizer, prompt, ids), 200)}; document: "
+                         f"{quote(_after(tokenizer, prompt, doc[:cut + NEW_TOKENS].tolist()), 120)}")
     return [*lines, ""]
+
+
+def _after(tokenizer, prompt: list[int], ids: list[int]) -> str:
+    """The text `ids` adds after `prompt`, decoded together so no character is cut in two."""
+    return tokenizer.decode(ids)[len(tokenizer.decode(prompt)):]
