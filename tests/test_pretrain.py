@@ -117,6 +117,18 @@ def test_eval_reports_perplexity_and_bits_per_byte(trained, prose_files):
     assert 1 < result["perplexity"] < 2048  # better than uniform over the vocabulary
     total_bits = result["loss"] * result["tokens"] / math.log(2)
     assert result["bits_per_byte"] == pytest.approx(total_bits / result["bytes"])
+    # Beside it, the floors: count models fit on the run's training tokens, scored on the same
+    # targets and bytes, and how far the model is from the best (a bootstrap over documents).
+    floors = {f["name"]: f for f in result["floors"]}
+    assert list(floors) == ["unigram", "bigram", "trigram"] and result["floor_training_tokens"] > 10_000
+    assert floors["trigram"]["loss"] < floors["unigram"]["loss"]
+    for floor in floors.values():
+        bits = floor["loss"] * result["tokens"] / math.log(2)
+        assert floor["bits_per_byte"] == pytest.approx(bits / result["bytes"])
+    gap = result["floor_gap"]
+    assert gap["low"] <= gap["mean"] <= gap["high"]
+    text = run_cli("eval", trained, "--data", prose_files[0], "--max-tokens", "4000").stdout
+    assert "bigram" in text and ("does NOT beat the best n-gram floor" in text) != ("beats the best n-gram floor" in text)
 
 
 def test_hf_export_and_import_keep_the_logits(trained, tmp_path):

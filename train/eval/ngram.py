@@ -28,7 +28,7 @@ import numpy as np
 
 ORDERS = ("unigram", "bigram", "trigram")
 DISCOUNTS = np.round(np.arange(0.05, 1.0001, 0.05), 2)     # Kneser-Ney discounts tried
-ADDITIVE = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])  # unigram pseudo-counts tried
+ADDITIVE = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])  # unigram pseudo-counts tried
 TUNE_EVERY = 10                                           # every tenth training document tunes
 
 
