@@ -26,7 +26,7 @@ def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> 
         save(random_init, Transformer(load_model(out / "pretrain").config), load_tokenizer(out / "pretrain"))
     line = xiulian(_with(_stage(recipe, out, "sft"), init=random_init, output=work / "sft_from_random"))
     runs = {"from the pretrained checkpoint": out / "sft", "from random weights": work / "sft_from_random"}
-    max_new = _budget(recipe, out)
+    max_new, budget_text = _budget(recipe, out)
     prompts = evaluation_prompts(recipe.get("evaluate", {}))
     rows, acts = [], {}
     for label, run in runs.items():
@@ -36,8 +36,8 @@ def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> 
     pretrained, random = acts.values()
     return ["#### Are pretrained parameters the key to fine-tuning?", "",
             f"The recipe's SFT, once more from random weights: `{line}`. Then {len(prompts)} held-out "
-            f"instructions, greedy, at most {max_new} new tokens (above the SFT answers' 95th percentile); "
-            f"brackets: 95% bootstrap intervals over the prompts. {DEGENERATE_NOTE}", "",
+            f"instructions, greedy, {budget_text}; brackets: 95% bootstrap intervals over the prompts. "
+            f"{DEGENERATE_NOTE}", "",
             "| SFT started | held-out SFT loss | degenerate replies | ends its turn | first English reply |",
             "|---|---|---|---|---|", *rows, "",
             paired_claim(pretrained, random, "ended", "pretrained start minus random start, share of turns ended",
@@ -48,10 +48,10 @@ DEGENERATE_NOTE = ("*Degenerate*: replies mostly punctuation, digits or one word
                    "model's behaviour cells are — (no claim).")
 
 
-def _budget(recipe: dict, out: Path) -> int:
-    from train.model.checkpoint import load_tokenizer
-    from .report_behaviour import behaviour_budget
-    return behaviour_budget(recipe, out, load_tokenizer(out / "pretrain"))[0]
+def _budget(recipe: dict, out: Path) -> tuple[int, str]:
+    from .report_behaviour import behaviour_budget, budget_words
+    budget, p95, capped_by = behaviour_budget(recipe, out)
+    return budget, budget_words(budget, p95, capped_by)
 
 
 def reply_cells(acts: dict, keys: tuple[str, ...]) -> str:
@@ -90,7 +90,7 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
         raise UserError("cross_lingual needs [evaluate] cross_lingual_data: English-only SFT files")
     line = xiulian(_with(_stage(recipe, out, "sft"), data=data, output=work / "sft_english_only"))
     prompts = evaluation_prompts(recipe.get("evaluate", {}), ("zh",))
-    max_new = _budget(recipe, out)
+    max_new, budget_text = _budget(recipe, out)
     rows, acts = [], {}
     for label, run, chat in (("base (pretrained, no SFT)", out / "pretrain", False),
                              ("SFT on English only", work / "sft_english_only", True),
@@ -102,7 +102,7 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
     base, english = acts["base (pretrained, no SFT)"], acts["SFT on English only"]
     return ["#### Cross-lingual transfer", "",
             f"SFT with the recipe's settings on English instructions only: `{line}`; then "
-            f"{len(prompts)} held-out Chinese instructions, greedy, at most {max_new} new tokens; brackets: 95% "
+            f"{len(prompts)} held-out Chinese instructions, greedy, {budget_text}; brackets: 95% "
             f"bootstrap intervals over the prompts. {DEGENERATE_NOTE}", "",
             "| model | degenerate replies | ends its turn | answers mostly in Chinese | first reply |",
             "|---|---|---|---|---|", *rows, "",
@@ -137,7 +137,7 @@ def quality_vs_quantity(recipe: dict, out: Path, work: Path, figures: Path) -> l
         from train.stages.reward.reward_function import load_reward_function
         judge = load_reward_function(str(out / "reward"))
         judged_on = [Path(p).name for p in json.loads((out / "reward" / "run.json").read_text())["data_paths"]]
-    max_new = _budget(recipe, out)
+    max_new, budget_text = _budget(recipe, out)
     commands, results = [], {}
     for label, files in sets.items():
         run = work / f"sft_{label}"
@@ -146,7 +146,7 @@ def quality_vs_quantity(recipe: dict, out: Path, work: Path, figures: Path) -> l
                           **_sft_measures(run, prompts, held_out, judge, max_new)}
     write_atomic_json(str(work / "results.json"), results)
     return _quality_section(results, commands, prompts, evaluate["prompts"]["en"], answers, held_out,
-                            judged_on, max_new)
+                            judged_on, budget_text)
 
 
 def seed_task_answers(path: str | Path) -> list[list[dict]]:
@@ -204,7 +204,7 @@ def _answer_loss(run: Path, conversations: list[list[dict]]) -> float | None:
 
 
 def _quality_section(results: dict, commands: list[str], prompts: list, source: str, answers: list,
-                     held_out: list, judged_on: list[str] | None, max_new: int) -> list[str]:
+                     held_out: list, judged_on: list[str] | None, budget_text: str) -> list[str]:
     """The section's text and table; `judged_on`: the reward model's training files (None: no RM)."""
     def number(value, form):
         return "—" if value is None else format(value, form)
@@ -229,7 +229,7 @@ def _quality_section(results: dict, commands: list[str], prompts: list, source: 
             "*Examples*: usable conversations loaded; *trained on*: those left after the validation split"
             + (f" and after dropping conversations longer than the context ({dropped})" if dropped else "")
             + f"; *tokens seen*: read in training, prompts included. Then {len(prompts)} held-out English "
-            f"instructions, greedy, at most {max_new} new tokens (above the SFT answers' 95th percentile): "
+            f"instructions, greedy, {budget_text}: "
             "*ends turn*, *self-questions* (half or more of the reply's sentences are questions) and *words* "
             "(mean reply length) as in the behaviour section above, brackets 95% bootstrap intervals over the "
             f"prompts. {DEGENERATE_NOTE} *RM score*: "

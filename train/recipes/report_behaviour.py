@@ -16,29 +16,45 @@ MODELS = {"base (pretrained)": ("pretrain", False), "SFT": ("sft", True), "SFT, 
           "DPO": ("dpo", True), "PPO": ("ppo", True)}
 
 
-def behaviour_budget(recipe: dict, out: Path, tokenizer) -> tuple[int, float | None]:
-    """The recipe's `max_new_tokens`, raised above the SFT answers' 95th percentile when longer."""
+def behaviour_budget(recipe: dict, out: Path) -> tuple[int, float | None, int | None]:
+    """(budget, p95, context): the recipe's `max_new_tokens`, raised above the SFT answers' 95th
+    percentile when they are longer, and capped to leave the prompt 32 tokens of the model's context
+    (`context` is returned only when the cap bit, so the page can say so)."""
     from train.data.sft_formats import load_conversations
     from train.eval.turn_taking import answer_budget
+    from train.model.checkpoint import load_model, load_tokenizer
     configured = recipe.get("evaluate", {}).get("max_new_tokens", 64)
     data = recipe.get("sft", {}).get("data")
-    if not data:
-        return configured, None
-    conversations, _ = load_conversations(list(data))
-    return answer_budget(conversations, tokenizer, configured)
+    budget, p95 = configured, None
+    if data:
+        conversations, _ = load_conversations(list(data))
+        budget, p95 = answer_budget(conversations, load_tokenizer(out / "pretrain"), configured)
+    context = load_model(out / "pretrain").config.max_seq_len
+    return (context - 32, p95, context) if budget > context - 32 else (budget, p95, None)
+
+
+def budget_words(budget: int, p95: float | None, capped_by: int | None) -> str:
+    """The budget as a page says it, with why it is that long (or why it could not be longer)."""
+    if capped_by:
+        return (f"at most {budget} new tokens: the model's {capped_by}-token context leaves no room for a "
+                f"budget above the SFT answers' 95th percentile ({p95:.0f} tokens), so a turn that would "
+                "end later counts as not ended")
+    if p95 is not None:
+        return (f"at most {budget} new tokens (above the 95th percentile, {p95:.0f} tokens, of the SFT "
+                "answers' lengths, so a model that learnt to answer and stop has room to)")
+    return f"at most {budget} new tokens"
 
 
 def behaviour_section(recipe, evaluate, out, figures, cmd) -> list[str]:
     from train.eval.intervals import bootstrap_interval, paired_difference, verdict_word
     from train.eval.turn_taking import DEGENERATE_LIMIT, behaviour
-    from train.model.checkpoint import load_tokenizer
     from .report import evaluation_prompts, quote
     prompts_by_language = evaluate.get("prompts", {})
     if not prompts_by_language or not (out / "pretrain" / "checkpoint").is_dir():
         return []
     per_language = evaluate.get("per_language", 20)
     prompts = evaluation_prompts(evaluate)
-    budget, p95 = behaviour_budget(recipe, out, load_tokenizer(out / "pretrain"))
+    budget, p95, capped_by = behaviour_budget(recipe, out)
     results = {label: behaviour(out / run, prompts, chat, budget)
                for label, (run, chat) in MODELS.items() if (out / run / "checkpoint").is_dir()}
     write_atomic_json(str(out / "behaviour.json"), {"budget": budget, "sft_answer_p95": p95, "models": results})
@@ -55,9 +71,7 @@ def behaviour_section(recipe, evaluate, out, figures, cmd) -> list[str]:
         else:
             rows.append(f"| {label} | {share:.0%} | {rate(r['per_prompt']['ended'])} | "
                         f"{rate(r['per_prompt']['asks'])} |")
-    budget_text = (f"at most {budget} new tokens (above the 95th percentile, {p95:.0f} tokens, of the SFT "
-                   "answers' lengths, so a model that learnt to answer and stop has room to)" if p95 is not None
-                   else f"at most {budget} new tokens")
+    budget_text = budget_words(budget, p95, capped_by)
     lines = ["### Base vs fine-tuned: does the model answer and stop?", "",
              f"{len(prompts)} held-out instructions ({', '.join(f'{per_language} {l}' for l in prompts_by_language)}; "
              f"from {', '.join(f'`{Path(p).name}`' for p in prompts_by_language.values())}, never trained on), "

@@ -31,6 +31,10 @@ def pretraining_section(recipe, evaluate, out, figures, cmd) -> list[str]:
     text = ["### Pretraining", "", cmd("pretrain"), "",
             f"{train[-1]['step']:,} steps, {tokens:,} tokens (from `metrics.jsonl`; a resumed run "
             "logs each step once)."]
+    planned = _planned_steps(out / "pretrain")
+    if planned and train[-1]["step"] < planned:
+        text[-1] += (f" **The run stopped at step {train[-1]['step']:,} of the {planned:,} it was set for**; "
+                     "everything below is that checkpoint's, not the recipe's finished model.")
     if val:
         text[-1] += (f" Validation loss (the trainer's fixed validation batches) {val[0]['val_loss']:.3f} at "
                      f"step {val[0]['step']} → {val[-1]['val_loss']:.3f} at step {val[-1]['step']}.")
@@ -39,6 +43,12 @@ def pretraining_section(recipe, evaluate, out, figures, cmd) -> list[str]:
         lines += _floors(out, evaluate.get("floor_target", 0.15))
         lines += _continuations(out)
     return lines
+
+
+def _planned_steps(run: Path) -> int | None:
+    import json
+    record = run / "run.json"
+    return json.loads(record.read_text()).get("train", {}).get("max_steps") if record.is_file() else None
 
 
 def _floors(out: Path, target: float) -> list[str]:
