@@ -81,3 +81,11 @@ def test_steps_lists_whole_descriptions_aligned():
     description = " ".join(line.strip() for line in out[minhash:minhash + 4]
                            if "=" not in line)
     assert "with a surviving document." in description  # the sentence is not cut off
+
+
+@pytest.mark.parametrize("option, value", [("--temperature", "-1"), ("--top-p", "0"),
+                                           ("--top-p", "1.5"), ("--top-k", "0"),
+                                           ("--max-new-tokens", "0")])
+def test_sampling_options_out_of_range_are_refused(tmp_path, option, value):
+    proc = run_cli("generate", tmp_path, "--prompt", "x", option, value, check=False)
+    assert proc.returncode == 2 and f"argument {option}: {value} is outside" in proc.stderr

@@ -2,6 +2,8 @@
 generate."""
 from __future__ import annotations
 
+import argparse
+
 
 def add_training_options(p, default_preset: str | None = "tiny") -> None:
     """The options every training stage shares (pretrain, sft, reward, dpo, kto, ppo)."""
@@ -51,12 +53,24 @@ def print_training_result(result: dict, quiet: bool) -> None:
 
 
 def add_sampling_options(p, temperature: float = 0.8) -> None:
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-new-tokens", type=_bounded(int, 1), default=200)
+    p.add_argument("--temperature", type=_bounded(float, 0), default=temperature, help="0 = greedy")
+    p.add_argument("--top-k", type=_bounded(int, 1), default=None)
+    p.add_argument("--top-p", type=_bounded(float, 0, 1, low_open=True), default=None)
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--device", default="cpu")
+
+
+def _bounded(kind: type, low: float, high: float | None = None, low_open: bool = False):
+    """An argparse type: `kind`, within [low, high] ((low, high] with low_open)."""
+    def parse(text: str):
+        value = kind(text)
+        if value < low or (low_open and value == low) or (high is not None and value > high):
+            span = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
+            raise argparse.ArgumentTypeError(f"{text} is outside {span}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
 
 
 def add_preference_options(p) -> None:

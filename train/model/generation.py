@@ -6,6 +6,7 @@ bytes), so `stream_text` holds back text until the bytes complete a character.
 """
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 
 import torch
@@ -36,14 +37,11 @@ def stream_tokens(model: Transformer, prompt: list[int], max_new_tokens: int,
 
 
 def stream_text(tokenizer: Tokenizer, tokens: Iterator[int], stop_strings: list[str] = ()) -> Iterator[str]:
-    """Pieces of decoded text as tokens arrive; stops before the first of `stop_strings`."""
-    ids: list[int] = []
+    """Pieces of decoded text as tokens arrive, each ending on a character boundary; stops
+    before the first of `stop_strings`."""
     sent = 0
-    for token in tokens:
-        ids.append(token)
-        text = tokenizer.decode(ids)
-        if text.endswith("\ufffd"):
-            continue  # an incomplete UTF-8 character: wait for its other bytes
+    text = ""
+    for text in _growing_text(tokenizer, tokens):
         cut = _first_stop(text, stop_strings)
         if cut is not None:
             if cut > sent:
@@ -54,11 +52,36 @@ def stream_text(tokenizer: Tokenizer, tokens: Iterator[int], stop_strings: list[
         if len(text) - hold > sent:
             yield text[sent:len(text) - hold]
             sent = len(text) - hold
-    text = tokenizer.decode(ids)
     cut = _first_stop(text, stop_strings)
     end = len(text) if cut is None else cut
     if end > sent:
         yield text[sent:end]
+
+
+def _growing_text(tokenizer: Tokenizer, tokens: Iterator[int]) -> Iterator[str]:
+    """The whole text so far, after each token, complete characters only.
+
+    With a byte-level vocabulary the bytes go through an incremental UTF-8 decoder: a character
+    split across tokens waits for its last byte, and bytes that can never form a character (an
+    undertrained model's stray lead byte followed by ASCII, say) are dropped rather than shown
+    as U+FFFD. Other vocabularies (an imported SentencePiece one) decode the ids so far.
+    """
+    table = tokenizer.token_bytes()
+    if table is not None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        text = ""
+        for token in tokens:
+            text += decoder.decode(table[token])
+            yield text
+        yield text + decoder.decode(b"", final=True)
+        return
+    ids: list[int] = []
+    for token in tokens:
+        ids.append(token)
+        text = tokenizer.decode(ids)
+        if not text.endswith("\ufffd"):  # else an incomplete character: wait for its bytes
+            yield text
+    yield tokenizer.decode(ids)
 
 
 def _first_stop(text: str, stops) -> int | None:

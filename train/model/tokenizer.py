@@ -77,6 +77,22 @@ class Tokenizer:
     def decode(self, ids: list[int], skip_special: bool = True) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special)
 
+    def token_bytes(self) -> list[bytes] | None:
+        """The UTF-8 bytes each id stands for (b"" for special tokens), so streamed text can
+        be cut on character boundaries; None unless the vocabulary is byte-level."""
+        if not hasattr(self, "_token_bytes"):
+            from tokenizers import decoders
+            self._token_bytes = None
+            if isinstance(self.backend.decoder, decoders.ByteLevel):
+                byte_of = {ch: b for b, ch in _byte_level_alphabet().items()}
+                special = set(self.special.values())
+                self._token_bytes = [
+                    b"" if i in special or (t := self.backend.id_to_token(i)) is None
+                    else bytes(byte_of[ch] for ch in t) if all(ch in byte_of for ch in t)
+                    else t.encode("utf-8")  # an added token: stored as plain text
+                    for i in range(self.vocab_size)]
+        return self._token_bytes
+
     def save(self, directory: str | os.PathLike) -> None:
         """Copy tokenizer.json and the HF config files into `directory` (a checkpoint, an export)."""
         directory = Path(directory)
@@ -148,3 +164,11 @@ def _write_hf_config(out_dir: Path) -> None:
     }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+
+
+def _byte_level_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map, which byte-level BPE vocabularies are written in."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return {b: chr(b if b in printable else next(extra)) for b in range(256)}
