@@ -131,6 +131,16 @@ def test_eval_reports_perplexity_and_bits_per_byte(trained, prose_files):
     assert "bigram" in text and ("does NOT beat the best n-gram floor" in text) != ("beats the best n-gram floor" in text)
 
 
+def test_a_fine_tuned_run_finds_its_pretraining_tokens_through_init(trained, tmp_path):
+    from train.eval.floors import pretraining_data
+    child = tmp_path / "sft"
+    child.mkdir()
+    (child / "run.json").write_text(json.dumps({"stage": "sft", "init": str(trained / "checkpoint")}))
+    found = pretraining_data(child)
+    assert found is not None and found.directory == trained / "data"
+    assert pretraining_data(tmp_path) is None  # no run.json, no data: no floors
+
+
 def test_hf_export_and_import_keep_the_logits(trained, tmp_path):
     transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
     from train.model.checkpoint import load_model, load_tokenizer
