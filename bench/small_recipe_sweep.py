@@ -24,7 +24,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +63,8 @@ def main() -> None:
     parser.add_argument("--speed-steps", type=int, default=12)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    base = tomllib.loads((ROOT / "data" / "recipes" / "small" / "pretrain.toml").read_text())
+    from corpus.config import read_toml
+    base = read_toml(ROOT / "data" / "recipes" / "small" / "pretrain.toml")
     data = json.loads((args.recipe_out / "tokenizer" / "tokenizer.json").read_text())
     from train.data.token_shards import load_prepared
     from train.model.transformer import ModelConfig, Transformer
