@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from corpus.errors import UserError
-from train.data.shards import find_files, read_docs
+from train.data.shards import find_files, read_documents
 from train.model.checkpoint import load_model, load_tokenizer
 
 
@@ -24,7 +24,7 @@ def evaluate_files(ckpt: str, paths: list[str], max_tokens: int = 1_000_000, bat
     the same targets (when its pretraining token shards are found) and a verdict on them."""
     tokenizer = load_tokenizer(ckpt)
     model = load_model(ckpt, device).eval()
-    documents, doc_bytes = _read_documents(find_files(paths), tokenizer, max_tokens)
+    documents, doc_bytes = read_documents(find_files(paths), tokenizer, max_tokens)
     if sum(map(len, documents)) < 2:
         raise UserError("no text to evaluate in " + ", ".join(paths))
     losses = token_losses(model, np.concatenate(documents), batch_size, device)
@@ -63,19 +63,3 @@ def token_losses(model, flat: np.ndarray, batch_size: int = 8, device: str = "cp
         keep = (targets != -100).flatten()
         out.append(nats[keep].cpu().numpy().astype(np.float64))
     return np.concatenate(out)
-
-
-def _read_documents(files: list[str], tokenizer, max_tokens: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Each document's tokens with an end-of-text token after them, up to `max_tokens` in all,
-    and each document's UTF-8 size."""
-    documents, sizes, total = [], [], 0
-    for path in files:
-        for batch in read_docs(path):
-            texts = [d.text for d in batch if d.text.strip()]
-            for text, ids in zip(texts, tokenizer.encode_batch(texts)):
-                documents.append(np.asarray(ids + [tokenizer.eos_id], np.int64))
-                sizes.append(len(text.encode("utf-8")))
-                total += len(ids) + 1
-                if total >= max_tokens:
-                    return documents, np.asarray(sizes, np.int64)
-    return documents, np.asarray(sizes, np.int64)

@@ -57,17 +57,18 @@ def load_recipe(path: str | os.PathLike) -> dict:
     unknown = sorted(set(recipe) - set(STAGES) - {"recipe"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    return expand_paths(recipe)
+
+
+def expand_paths(value):
+    """Environment variables in every string of a TOML table; $SHARED defaults to ../shared/data."""
     os.environ.setdefault("SHARED", str(Path("..", "shared", "data")))
-    return _expand(recipe)
-
-
-def _expand(value):
     if isinstance(value, str):
         return os.path.expandvars(value)
     if isinstance(value, list):
-        return [_expand(v) for v in value]
+        return [expand_paths(v) for v in value]
     if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
+        return {k: expand_paths(v) for k, v in value.items()}
     return value
 
 
