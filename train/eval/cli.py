@@ -7,7 +7,9 @@ from __future__ import annotations
 def add_parsers(sub, command) -> None:
     from .benchmark_tasks import TASKS
     tasks = "; ".join(f"{name}: {task.what}" for name, task in TASKS.items())
-    p = command(sub, "eval", "Perplexity and bits per byte of a checkpoint on text (--data), and/or "
+    p = command(sub, "eval", "Perplexity and bits per byte of a checkpoint on text (--data), beside the "
+                "unigram, bigram and trigram floors (count models fit on the run's pretraining tokens, "
+                "scored on the same text), and/or "
                 "benchmark scores (--tasks): multiple choice by the log-likelihood of each choice "
                 "(acc, acc_norm), GSM8K by greedy generation (exact match of the final number), "
                 "with standard errors; the prompts and metrics are lm-evaluation-harness's. "
@@ -34,6 +36,7 @@ def add_parsers(sub, command) -> None:
     p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: 8 for --data, "
                    "32 for --tasks)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-floors", action="store_true", help="skip the n-gram floors")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_eval)
@@ -56,7 +59,8 @@ def _run_eval(args) -> int:
                                      args.batch_size or 32, args.device, not args.quiet, args.samples))
     if args.data:
         from .perplexity import evaluate_files
-        text = evaluate_files(args.checkpoint, args.data, args.max_tokens, args.batch_size or 8, args.device)
+        text = evaluate_files(args.checkpoint, args.data, args.max_tokens, args.batch_size or 8, args.device,
+                              floors=not args.no_floors)
         result = {**text, **result} if args.tasks else text
     if args.json:
         print(json.dumps(result))
@@ -64,6 +68,9 @@ def _run_eval(args) -> int:
     if args.data:
         print(f"{result['tokens']:,} tokens, {result['bytes']:,} bytes: loss {result['loss']:.4f}, "
               f"perplexity {result['perplexity']:.2f}, bits per byte {result['bits_per_byte']:.4f}")
+        if "floors" in result:
+            from .floors import floor_lines
+            print("\n".join(floor_lines(result)))
     for name, scores in result.get("tasks", {}).items():
         print(f"{name}: {format_scores(scores)}")
     return 0
