@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import write_section  # noqa: E402
+from train.recipes.recipe import paragraph_groups  # noqa: E402
 
 TEXT = ROOT.parent / "shared" / "data" / "text"
 XIULIAN = [sys.executable, "-m", "corpus.cli"]
@@ -35,26 +36,9 @@ def write_prose(work: Path) -> list[Path]:
     classics = work / "zh_classics.jsonl"
     with open(classics, "w", encoding="utf-8") as f:
         for path in sorted((TEXT / "zh_classics").glob("*.json")):
-            for i, text in enumerate(_paragraph_groups(json.loads(path.read_text(encoding="utf-8")))):
+            for i, text in enumerate(paragraph_groups(json.loads(path.read_text(encoding="utf-8")))):
                 f.write(json.dumps({"id": f"{path.stem}-{i}", "text": text}, ensure_ascii=False) + "\n")
     return [en, TEXT / "c4_demo.jsonl", TEXT / "zh_wikipedia_cmrc2018_contexts.jsonl", classics]
-
-
-def _paragraph_groups(value, size: int = 8) -> list[str]:
-    """Every string in a nested JSON value, joined in groups of `size` into documents."""
-    strings: list[str] = []
-
-    def walk(v):
-        if isinstance(v, str) and len(v) > 8:
-            strings.append(v.strip())
-        elif isinstance(v, list):
-            for item in v:
-                walk(item)
-        elif isinstance(v, dict):
-            for item in v.values():
-                walk(item)
-    walk(value)
-    return ["\n".join(strings[i:i + size]) for i in range(0, len(strings), size)]
 
 
 def run(*args) -> str:

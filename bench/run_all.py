@@ -36,6 +36,11 @@ BENCHMARKS = [
     ("decontam", "Decontamination", ["decontam.py"], ["--repeats", "1"], 1),
     ("stats", "Stats", ["stats_speed.py", "--work", "/tmp/stats-bench", "--mb", "500", "--runs", "5"],
      ["--work", "/tmp/stats-bench-smoke", "--mb", "20", "--runs", "1"], 1),
+    ("stats_polars", "Stats: polars or pyarrow", ["stats_polars.py", "--work", "/tmp/stats-bench", "--runs", "3"],
+     ["--work", "/tmp/stats-bench-smoke", "--mb", "20", "--runs", "1"], 1),
+    ("incremental", "Incremental dedup", ["incremental_dedup.py", "--work", "/tmp/xiulian-incremental"],
+     ["--work", "/tmp/xiulian-incremental-smoke", "--docs", "20000", "--batch", "2000", "--shared",
+      "5000", "--queries", "1000", "--runs", "1"], 12),
     ("filters", "Filters vs datatrove", ["filters_vs_datatrove.py", "--repeats", "3"], ["--repeats", "1"], 5),
     ("dedup", "Dedup", ["minhash_vs_peers.py"], ["--docs", "20000", "--reps", "1"], 6),
     ("classifiers", "Classifiers", ["toxicity_classifiers.py"], ["--work", "/tmp/toxicity-bench-smoke"], 1),
@@ -50,6 +55,8 @@ BENCHMARKS = [
      ["train_vs_hf.py", "--steps", "30", "--warmup", "5", "--threads", CORES, "--device", "cpu",
       "--batch", "8", "--seq", "256", "--quiet-wait", "900"],
      ["--steps", "3", "--warmup", "1", "--threads", "1", "--settings", "fp32"], 5),
+    ("eval", "Benchmark evaluation vs lm-evaluation-harness", ["eval_vs_lmeval.py", "--part", "speed",
+     "--limit", "20"], ["--part", "speed", "--limit", "4", "--tasks", "hellaswag", "--no-docs"], 5),
 ]
 
 

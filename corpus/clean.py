@@ -22,6 +22,9 @@ from .errors import UserError
 from .executors import make_executor
 from .finalize import finalize, write_atomic_json
 from .corpus_steps import run_corpus_steps
+from .dedup.index import open_earlier, part_settings
+from .dedup.index_build import build_for_run, publish
+from .dedup.shared_index import SharedIndex
 from .inputs import discover, plan_tasks
 from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
 from .pipeline import MapTask, pipeline_for
@@ -89,6 +92,28 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
     return False
 
 
+def _open_earlier(paths: list[str], out: str, corpus_steps) -> list[tuple[str, dict]]:
+    """Check every --against output before any work starts -> (label, identity) each."""
+    if not paths:
+        return []
+    settings = part_settings(corpus_steps)
+    if not settings:
+        raise UserError("--against needs a config with dedup steps (exact_dedup, minhash_dedup, "
+                        "repeated_paragraphs)")
+    earlier = [open_earlier(p, out, settings) for p in paths]
+    labels = [label for label, _ in earlier]
+    if len(set(labels)) < len(labels):
+        raise UserError("--against names the same output twice")
+    return earlier
+
+
+def _open_shared(url: str, corpus_steps):
+    minhash = next((s for s in corpus_steps if s.name == "minhash_dedup"), None)
+    if minhash is None:
+        raise UserError("--shared-index needs a config with the minhash_dedup step")
+    return SharedIndex(url, minhash.params(), minhash.threshold)
+
+
 def _store_errors_in_one_line(run):
     """An object-store error that outlived every retry (fs.py, uris.py) ends the run with one
     line naming it, not a traceback: what finished is in OUT, so running again resumes."""
@@ -112,12 +137,17 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
           progress: bool = True, config: dict | None = None,
           benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
           executor: str = "local", ray_address: str | None = None,
-          holdout_from: list[str] | None = None, command: str = "clean") -> dict:
+          holdout_from: list[str] | None = None, against: list[str] | None = None,
+          shared_index: str | None = None, command: str = "clean") -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
-    decontam step so documents overlapping those test sets are removed. `command` names the
-    progress bar and messages (`dedup` and `decontam` run through here too).
+    decontam step so documents overlapping those test sets are removed. `against` names
+    earlier clean outputs: documents they kept are deduplicated against through their
+    indexes (dedup/against.py), and this run leaves its own index for the next batch.
+    `shared_index` (redis://HOST:PORT/NAME) is a MinHash index many jobs share: this run's
+    near duplicates of what it holds are removed, and this run's kept documents are added.
+    `command` names the progress bar and messages (`dedup` and `decontam` run through here too).
     """
     if workers < 1:
         raise UserError("--workers must be at least 1")
@@ -145,6 +175,17 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         "referenced_files": referenced_files(config),
         "options": {"text_field": text_field, "source": source, "shard_bytes": shard_bytes},
     }
+    # Build the steps here, once: a broken model path fails before any worker starts, and
+    # forked workers share the loaded models and indexes.
+    pipeline = pipeline_for(config)
+    earlier = _open_earlier(against or [], out, pipeline.corpus_steps)
+    if earlier:
+        run_info["against"] = [identity for _, identity in earlier]
+    labels = [label for label, _ in earlier]
+    if shared_index:
+        _open_shared(shared_index, pipeline.corpus_steps)
+        run_info["shared_index"] = shared_index
+        labels.append(shared_index)
     fingerprint = _fingerprint(run_info)
     try:
         complete = _prepare_output(out, run_info, fingerprint, overwrite)
@@ -160,9 +201,6 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
 
     groups = plan_tasks(files)
     tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
-    # Build the steps here, once: a broken model path fails before any worker starts, and
-    # forked workers share the loaded models and indexes.
-    pipeline = pipeline_for(config)
     finished = sum(fs.exists(fs.join(t.folder, "counts.json")) for t in tasks)
     if finished and progress:
         print(f"{command}: resuming: {finished} of {len(tasks)} tasks done", file=sys.stderr)
@@ -183,7 +221,10 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         if progress:
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, step_started)
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, step_started, earlier=labels)
+    build_for_run(out, len(tasks), pipeline.corpus_steps, runner)
+    if shared_index:
+        publish(out, _open_shared(shared_index, pipeline.corpus_steps))
     run_info["versions"] = package_versions()
     if progress:
         print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)

@@ -65,12 +65,22 @@ def _add_benchmark_options(p: argparse.ArgumentParser, required: bool = False) -
                    help="validation set: remove training documents that overlap it; repeat for several")
 
 
+def _add_against_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--against", action="append", metavar="EARLIER_OUT",
+                   help="an earlier clean output: remove exact and near duplicates of what it "
+                        "kept, through its dedup index (its text is not read); repeat for several")
+    p.add_argument("--shared-index", metavar="redis://HOST:PORT/NAME",
+                   help="a MinHash index in Redis that many jobs share: remove near duplicates "
+                        "of what it holds, then add this run's kept documents to it")
+
+
 def _add_clean(sub) -> None:
     p = _command(sub, "clean", "Clean web crawls (WARC/WET, HTML, JSONL/JSON, Parquet, text) "
                  "into Parquet shards, with a ledger of every removed record.",
                  "xiulian clean crawl/*.warc.gz pages/ -o out --workers 4\n"
                  "  xiulian clean docs.jsonl.zst -o out --text-field content --config my.toml\n"
-                 "  xiulian clean crawl/ -o out --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz")
+                 "  xiulian clean crawl/ -o out --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz\n"
+                 "  xiulian clean crawl-2026-02/ -o out-02 --against out-01 --against out-00")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="files, directories or globs; paths or URIs (s3://, gs://, file://)")
     _add_output_options(p)
@@ -78,6 +88,7 @@ def _add_clean(sub) -> None:
     p.add_argument("--source", help="label for the `source` column (default: the file's stem)")
     p.add_argument("--text-field", default="text", help="text field of JSON/Parquet records")
     _add_benchmark_options(p)
+    _add_against_option(p)
     p.set_defaults(run=_run_clean)
 
 
@@ -89,7 +100,8 @@ def _run_clean(args, config: dict | None = None) -> int:
                      text_field=getattr(args, "text_field", "text"), shard_bytes=args.shard_size,
                      overwrite=args.overwrite, progress=not args.quiet, config=config,
                      benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields,
-                     holdout_from=args.holdout_from,
+                     holdout_from=args.holdout_from, against=getattr(args, "against", None),
+                     shared_index=getattr(args, "shared_index", None),
                      executor=args.executor, ray_address=args.ray_address,
                      command=args.command)
     if not args.quiet:
@@ -104,6 +116,7 @@ def _add_dedup(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="take the dedup steps from this TOML")
+    _add_against_option(p)
     p.set_defaults(run=_run_dedup, benchmark=None, benchmark_fields=None, holdout_from=None)
 
 
@@ -126,6 +139,34 @@ def _run_decontam(args) -> int:
     if not (args.benchmark or args.holdout_from):
         raise UserError("name at least one --benchmark or --holdout-from file")
     return _run_clean(args, config={"seed": 0, "read": {}, "steps": []})
+
+
+def _add_index(sub) -> None:
+    p = _command(sub, "index", "Build the dedup index of an output cleaned before outputs kept "
+                 "one, so later batches can be cleaned --against it (reads its shards' text once).",
+                 "xiulian index old-out && xiulian clean new-crawl/ -o new-out --against old-out")
+    p.add_argument("output", metavar="OUT", help="a clean output folder (a path or a URI)")
+    p.add_argument("--config", metavar="FILE",
+                   help="take the dedup settings from this TOML (default: OUT's own run, "
+                        "else the defaults)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary")
+    p.set_defaults(run=_run_index)
+
+
+def _run_index(args) -> int:
+    from .config import load_config
+    from .dedup.index_build import build_from_shards, settings_for
+    from .executors import make_executor
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    steps = settings_for(args.output, load_config(args.config) if args.config else None)
+    if not args.quiet:
+        print(f"index: hashing the shards of {args.output} ...", file=sys.stderr)
+    meta = build_from_shards(args.output, steps, make_executor("local", args.workers, None))
+    if not args.quiet:
+        print(f"index: {meta['documents']:,} documents, parts {', '.join(meta['parts'])}")
+    return 0
 
 
 def _add_steps(sub) -> None:
@@ -163,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_clean(sub)
     _add_dedup(sub)
     _add_decontam(sub)
+    _add_index(sub)
     _add_steps(sub)
     _add_classifier(sub)
     from .stats.cli import add_parsers as add_inspect_commands

@@ -82,11 +82,14 @@ def iter_kept(out: str, task: int, step_dirs: Sequence[str], columns: Sequence[s
 
 
 class CorpusView:
-    """What a corpus step sees: the kept rows of every task, a scratch folder, a worker pool."""
+    """What a corpus step sees: the kept rows of every task, a scratch folder, a worker pool,
+    and the earlier outputs to deduplicate against (`--against`, dedup/against.py)."""
 
-    def __init__(self, out: str, n_tasks: int, step_dir: str, executor: Executor):
+    def __init__(self, out: str, n_tasks: int, step_dir: str, executor: Executor,
+                 earlier: Sequence[str] = ()):
         self.out, self.n_tasks, self.step_dir = out, n_tasks, step_dir
         self.executor = executor
+        self.earlier = list(earlier)
         self._step_dirs = step_folders(out)
 
     def rows(self, task: int, columns: Sequence[str] | None = None) -> Iterator[tuple[int, dict]]:
@@ -113,7 +116,8 @@ class CorpusView:
 
 
 def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor: Executor,
-                     progress: Callable[[str], None] = lambda name: None) -> None:
+                     progress: Callable[[str], None] = lambda name: None,
+                     earlier: Sequence[str] = ()) -> None:
     """Run each corpus step in its step folder; finished steps (after a crash) are skipped."""
     for index, step in enumerate(steps):
         final = fs.join(out, GLOBAL_DIR, f"{index:02d}-{step.name}")
@@ -121,7 +125,7 @@ def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], execut
             continue
         progress(step.name)
         work = fs.staging_folder(final, ".work")  # the step's resumable scratch space
-        view = CorpusView(out, n_tasks, work, executor)
+        view = CorpusView(out, n_tasks, work, executor, earlier)
         step.run_corpus(view)
         fs.write_bytes(fs.join(work, "done.json"), json.dumps({"step": step.name}).encode())
         fs.publish_folder(work, final)

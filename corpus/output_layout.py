@@ -5,8 +5,9 @@
     OUT/global/NN-step/ a corpus step's decisions (scratch)
     OUT/shards/         the kept documents, part-NNNNN.parquet
     OUT/removed/        the ledger of removed records, part-NNNNN.parquet
+    OUT/index/          the dedup index a later batch is cleaned against (dedup/index.py)
     OUT/manifest.json   counts, removals by step and reason, the shard list (written last)
-    OUT/dedup/          reports of the dedup steps: clusters.parquet, repeated.parquet
+    OUT/dedup/          reports of the dedup steps: clusters.parquet, repeated.parquet, against.json
     OUT/decontam.json   the decontamination report
 
 corpus (clean, finalize, stats), train (token shards) and the tests import these names instead
@@ -20,8 +21,10 @@ SHARDS_DIR = "shards"
 REMOVED_DIR = "removed"
 TASKS_DIR = "tasks"
 GLOBAL_DIR = "global"
+INDEX_DIR = "index"
 SCRATCH_DIRS = (TASKS_DIR, GLOBAL_DIR)   # deleted once the manifest is written
 DEDUP_DIR = "dedup"
 CLUSTERS_REPORT = "clusters.parquet"     # in DEDUP_DIR
 REPEATED_REPORT = "repeated.parquet"     # in DEDUP_DIR
+AGAINST_REPORT = "against.json"          # in DEDUP_DIR: what a batch lost to earlier outputs
 DECONTAM_REPORT = "decontam.json"

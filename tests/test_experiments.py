@@ -50,16 +50,20 @@ def test_seed_task_answers_are_the_first_instance_with_its_input(tmp_path):
         [{"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"}]]
 
 
-def test_the_verdict_is_read_from_the_numbers():
-    def measures(end, questions, reward, loss, examples):
-        return {"end_rate": end, "question_rate": questions, "reward": reward, "held_out_answer_loss": loss,
-                "examples": examples, "trained_on": examples - 1}
-    curated, noisy = measures(0.9, 0.1, 0.5, 2.0, 1029), measures(0.6, 0.1, 0.2, 2.5, 8472)
+def test_the_verdict_claims_only_what_the_intervals_show():
+    def measures(ended, rewards, loss, examples, degenerate=0.0):
+        return {"per_prompt": {"ended": ended}, "rewards": rewards, "held_out_answer_loss": loss,
+                "examples": examples, "trained_on": examples - 1, "degenerate_rate": degenerate}
+    n = 40
+    curated = measures([1] * 36 + [0] * 4, [0.5 + 0.01 * i for i in range(n)], 2.0, 1029)
+    noisy = measures([1] * 4 + [0] * 36, [0.2 + 0.01 * i for i in range(n)], 2.5, 8472)
     sentence = _quality_verdict(curated, noisy)
     assert sentence.startswith("With 1,029 curated examples against 8,472 noisier ones")
-    assert "ending its turn 90% vs 60%" in sentence and "every measure that differs, as LIMA claims" in sentence
-    assert "noisier set did better on every measure that differs, against LIMA's claim" in \
-        _quality_verdict(noisy, curated)
-    mixed = _quality_verdict(measures(0.9, 0.3, None, 2.0, 10), measures(0.6, 0.1, None, 2.5, 100))
-    assert "mixed: the curated set did better on ending its turn and held-out answer loss, and worse on " \
-           "self-questioning" in mixed and "reward-model score" not in mixed  # no reward model: not compared
+    assert "teaches ending the turn better (LIMA) is shown" in sentence
+    assert "one run each, no interval, no claim" in sentence
+    # A coin-flip difference on few prompts is not a finding.
+    close = _quality_verdict(measures([1, 0, 1, 0, 1, 1], None, None, 10), measures([0, 1, 1, 0, 1, 0], None, None, 10))
+    assert "not shown at this scale" in close and "is shown" not in close
+    # Replies that are commas and empty strings carry no claim at all.
+    junk = _quality_verdict(measures([1] * n, None, None, 10, 0.9), measures([0] * n, None, None, 10, 0.9))
+    assert "No claim" in junk and "shown" not in junk

@@ -1,10 +1,10 @@
-"""train/kernels/flops.py: a measured matmul peak and MFU arithmetic."""
+"""train/kernels/flops.py: the hardware ceiling MFU divides by, a measured matmul peak, MFU arithmetic."""
 import math
 
 import pytest
 import torch
 
-from train.kernels.flops import measured_peak_flops, mfu
+from train.kernels.flops import cpu_peak_flops, measured_peak_flops, mfu, peak_flops
 from train.model.transformer import ModelConfig, Transformer
 
 
@@ -30,3 +30,21 @@ def test_flops_per_token_counts_matmuls_not_the_embedding_lookup():
     assert untied.flops_per_token(128) == tied.flops_per_token(128)
     attention = 12 * 2 * 64 * 128  # QK^T and AV, forward and backward, per layer
     assert tied.flops_per_token(128) == 6 * tied.num_params() + attention
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_ceiling_is_above_what_a_matmul_reaches(dtype):
+    # The bug this guards: MFU divided by a matmul timed while other work held the cores, so
+    # steps that ran with the cores free logged MFU 1.53. A ceiling no timing can beat fixes it.
+    assert measured_peak_flops("cpu", dtype) <= peak_flops("cpu", dtype)
+
+
+ZEN4 = "processor\t: 0\ncpu MHz\t\t: 2596.146\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512_bf16\n"
+OLD = "processor\t: 0\ncpu MHz\t\t: 3000.000\nflags\t\t: fpu sse2 avx avx2 fma\n"
+
+
+def test_cpu_ceiling_counts_the_widest_unit_for_the_dtype():
+    # 2 FMA units x 16 fp32 lanes x 2 FLOPs = 64 per cycle; bf16 dot products double it.
+    assert cpu_peak_flops(torch.float32, 2, ZEN4) == pytest.approx(2 * 2596.146e6 * 64)
+    assert cpu_peak_flops(torch.bfloat16, 2, ZEN4) == pytest.approx(2 * 2596.146e6 * 128)
+    assert cpu_peak_flops(torch.bfloat16, 1, OLD) == pytest.approx(3e9 * 32)  # no bf16 unit: fp32's

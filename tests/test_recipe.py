@@ -60,10 +60,18 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
                                   "dpo", "ppo"}
     page = (out / "RESULTS.md").read_text()
     for heading in ("Cleaning: the funnel", "Pretraining", "does the model answer and stop?",
-                    "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Pretrained parameters are the key",
-                    "Cross-lingual transfer", "Deduplication prevents regurgitation", "High-quality text",
-                    "Quality over quantity (LIMA)"):
+                    "Reward model", "DPO", "PPO", "Best-of-N and reward hacking", "Tokens per character", "Are pretrained parameters the key",
+                    "Cross-lingual transfer", "Does deduplication prevent regurgitation?", "High-quality text",
+                    "Quality over quantity (LIMA)", "Against the n-gram floors", "continues held-out text"):
         assert heading in page
+    # The pretrained model beside its floors, in bits per byte, with an interval and a plain verdict.
+    floors = json.loads((out / "pretrain_floors.json").read_text())
+    assert [f["name"] for f in floors["floors"]] == ["unigram", "bigram", "trigram"]
+    assert "bigram count model" in page and "95% interval over documents" in page
+    assert ("The model beats the best n-gram floor" in page) != ("does NOT beat the best n-gram floor" in page)
+    # Each comparison has its interval; a sentence says "shown" only with one that excludes no effect.
+    assert "95% interval over seeds" in page and page.count("seed0") >= 2
+    assert "records read" in page and page.count("| unreadable |") <= 1
     for figure in Path(out / "figures").glob("*.png"):
         assert f"figures/{figure.name}" in page
     assert (out / "figures" / "cleaning_funnel.png").stat().st_size > 1000
@@ -95,3 +103,19 @@ def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):
     sft_config = read_toml(commands["sft"][commands["sft"].index("--config") + 1], ("train", "data", "lora"))
     assert TrainConfig.from_dict(sft_config["train"]).batch_size == 32
     assert SFTDataConfig(**sft_config["data"]).overlong == "drop"
+
+
+def test_prepare_turns_line_and_nested_json_prose_into_documents(tmp_path, shared_data):
+    from train.recipes.recipe import prepare_documents, prepared_files
+    recipe = {"prepare": {"line_documents": [str(shared_data / "text" / "en_wikipedia_demo.txt")],
+                          "json_documents": [str(shared_data / "text" / "zh_classics")]}}
+    files = prepared_files(recipe, tmp_path)
+    assert [Path(f).name for f in files][:3] == ["en_wikipedia_demo.jsonl", "daxue.jsonl", "guwenguanzhi.jsonl"]
+    prepare_documents(recipe, tmp_path)
+    lunyu = [json.loads(line) for line in open(tmp_path / "inputs" / "lunyu.jsonl", encoding="utf-8")]
+    assert lunyu[0]["id"] == "lunyu-0" and "子曰" in lunyu[0]["text"]
+    assert all(1 <= d["text"].count("\n") + 1 <= 8 for d in lunyu)  # eight paragraphs to a document
+    wiki = [json.loads(line) for line in open(tmp_path / "inputs" / "en_wikipedia_demo.jsonl", encoding="utf-8")]
+    assert len(wiki) == 30
+    with pytest.raises(UserError, match="unknown key"):
+        prepared_files({"prepare": {"csv_documents": []}}, tmp_path)

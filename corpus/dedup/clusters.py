@@ -58,8 +58,10 @@ class DocTable:
         return self.table(task)["row"].take(pa.array(local)).to_pylist()
 
 
-def apply(corpus, step: str, members: np.ndarray, survivors: np.ndarray, offsets: np.ndarray) -> int:
-    """Drop every member as `duplicate_of:<survivor id>` and report the clusters; returns drops."""
+def apply(corpus, step: str, members: np.ndarray, survivors: np.ndarray, offsets: np.ndarray,
+          earlier=None) -> int:
+    """Drop every member as `duplicate_of:<survivor id>` and report the clusters; returns drops.
+    `earlier` (against.EarlierDuplicates) adds the drops of documents found in earlier outputs."""
     docs = DocTable(corpus.step_dir, offsets)
     order = np.lexsort((members, survivors))
     members, survivors = members[order], survivors[order]
@@ -68,12 +70,18 @@ def apply(corpus, step: str, members: np.ndarray, survivors: np.ndarray, offsets
     tasks = docs.task_of(members)
     for task in range(corpus.n_tasks):
         where = np.nonzero(tasks == task)[0]
+        drops = {}
         if len(where):
             rows = docs.rows(task, members[where] - offsets[task])
-            corpus.write_decisions(task, drops={r: f"duplicate_of:{survivor_ids[int(survivors[i])]}"
-                                                for r, i in zip(rows, where)})
+            drops = {r: f"duplicate_of:{survivor_ids[int(survivors[i])]}" for r, i in zip(rows, where)}
+        if earlier is not None:
+            local, reasons = earlier.in_task(task, offsets)
+            if len(local):
+                drops.update(zip(docs.rows(task, local), reasons))
+        if drops:
+            corpus.write_decisions(task, drops=drops)
     _write_report(corpus.out, step, survivors, member_ids, survivor_ids)
-    return len(members)
+    return len(members) + (len(earlier.docs) if earlier is not None else 0)
 
 
 def _write_report(out: str, step: str, survivors: np.ndarray, member_ids: list[str],

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import fs
 from ..corpus_steps import CorpusStep
-from . import clusters
+from . import against, clusters
 from .hashing import text_key
 from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, task_offsets)
@@ -35,10 +35,20 @@ class ExactDedup(CorpusStep):
         counts = corpus.map(_hash_task, [(*a, corpus.step_dir) for a in corpus.task_args()])
         offsets = task_offsets(counts)
         n_parts = partitions_for(int(offsets[-1]), KEYS_PER_PARTITION)
+        earlier = against.exact_duplicates(corpus, offsets, _keys_path)
         corpus.map(_find_duplicates, [(corpus.step_dir, offsets, p, n_parts) for p in range(n_parts)])
         pairs = [load_array(f) for f in array_files(fs.join(corpus.step_dir, "dups"))]
         pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
-        clusters.apply(corpus, self.name, pairs[:, 0], pairs[:, 1], offsets)
+        if earlier is not None:  # a copy of an earlier document: its whole group goes with it
+            pairs = pairs[~earlier.holds(pairs[:, 0])]
+        clusters.apply(corpus, self.name, pairs[:, 0], pairs[:, 1], offsets, earlier)
+
+
+def task_keys(step_dir: str, task: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept row numbers, 16-byte keys) of the documents this step hashed in one task: what
+    the output's index (index.py) keeps."""
+    rows = fs.read_parquet(clusters.docs_path(step_dir, task), columns=["row"])["row"]
+    return rows.to_numpy(), load_array(_keys_path(step_dir, task))
 
 
 def _keys_path(step_dir: str, task: int) -> str:

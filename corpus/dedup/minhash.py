@@ -19,7 +19,7 @@ from .. import fs
 from ..corpus_steps import CorpusStep
 from ..errors import UserError
 from ..steps import require
-from . import clusters
+from . import against, clusters
 from .graph import stars
 from .hashing import TokenHasher, seed_key, shingle_hashes
 from .lsh import band_keys, bands_for
@@ -69,10 +69,13 @@ class MinHashDedup(CorpusStep):
         corpus.map(_band_task, [(step_dir, t, int(offsets[t]), self.params(), n_parts)
                                 for t in range(corpus.n_tasks)])
         corpus.map(_candidate_task, [(step_dir, offsets, p, self.params()) for p in range(n_parts)])
+        earlier = against.near_duplicates(corpus, offsets, n_parts, self.params(), _band_path, _Signatures)
         found = [load_array(f) for f in array_files(fs.join(step_dir, "pairs"))]
         pairs = _unique_pairs(np.concatenate(found)) if found else np.zeros((0, 2), np.int64)
+        if earlier is not None:  # found in an earlier output: no part in this batch's groups
+            pairs = pairs[~(earlier.holds(pairs[:, 0]) | earlier.holds(pairs[:, 1]))]
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
-        clusters.apply(corpus, self.name, duplicates, survivors, offsets)
+        clusters.apply(corpus, self.name, duplicates, survivors, offsets, earlier)
 
     def params(self) -> dict:
         return {"ngram": self.ngram, "num_perm": self.num_perm, "threshold": self.threshold,
@@ -92,6 +95,17 @@ def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int,
 
 def _sig_path(step_dir: str, task: int) -> str:
     return fs.join(step_dir, "sig", f"{task:05d}.npy")
+
+
+def _band_path(step_dir: str, task: int, part: int) -> str:
+    return fs.join(step_dir, "bands", f"{task:05d}-{part:04d}.npy")
+
+
+def task_signatures(step_dir: str, task: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept row numbers, signatures) of the documents this step signed in one task (those
+    with at least one token): what the output's index (index.py) keeps."""
+    rows = fs.read_parquet(clusters.docs_path(step_dir, task), columns=["row"])["row"]
+    return rows.to_numpy(), load_array(_sig_path(step_dir, task))
 
 
 def _signature_task(args) -> int:
@@ -123,8 +137,7 @@ def _band_task(args) -> None:
     part = partition_of(keys, n_parts)
     for q in range(n_parts):
         mine = part == q
-        save_array(fs.join(step_dir, "bands", f"{task:05d}-{q:04d}.npy"),
-                   np.stack([keys[mine], docs[mine]], axis=1))
+        save_array(_band_path(step_dir, task, q), np.stack([keys[mine], docs[mine]], axis=1))
     save_json(done, {"partitions": n_parts})
 
 
@@ -133,8 +146,7 @@ def _candidate_task(args) -> None:
     path = fs.join(step_dir, "pairs", f"{part:04d}.npy")
     if fs.exists(path):
         return
-    entries = [load_array(fs.join(step_dir, "bands", f"{t:05d}-{part:04d}.npy"))
-               for t in range(len(offsets) - 1)]
+    entries = [load_array(_band_path(step_dir, t, part)) for t in range(len(offsets) - 1)]
     entries = np.concatenate(entries) if entries else np.zeros((0, 2), np.uint64)
     a, b = _bucket_pairs(entries[:, 0], entries[:, 1].astype(np.int64))
     store = _Signatures(step_dir, offsets)

@@ -12,7 +12,8 @@ repeated lines: the same advert with typos or another phone number is still the 
 
 Phases in the step's scratch folder, each resumable:
   lines/TTTTT.npy      per task: the distinct line hashes of each document
-  freq/PPPP.npy        per hash partition: (hash, documents) of lines above max_docs
+  freq/PPPP.npy        per hash partition: (hash, documents, of them in this batch) of lines
+                       above max_docs (documents include earlier outputs', see against.py)
   grams/TTTTT.npy      per task: 5-gram hashes of repeated lines (the fuzzy index)
   texts/TTTTT.json     per task: the text of the most repeated lines (for the report)
   cut/TTTTT.done       per task: drops and edits written
@@ -28,6 +29,7 @@ from .. import fs
 from ..corpus_steps import CorpusStep, CorpusView
 from ..output_layout import DEDUP_DIR, REPEATED_REPORT
 from ..steps import require
+from . import against
 from .hashing import line_key, seed_key, shingle_hashes
 from .scratch_files import (array_files, batches, load_array, load_json, partition_of,
                      partitions_for, save_array, save_json, save_table)
@@ -72,15 +74,21 @@ class RepeatedParagraphs(CorpusStep):
         tasks = corpus.task_args()
         counts = corpus.map(_line_task, [(*a, step_dir, p) for a in tasks])
         n_parts = partitions_for(int(sum(counts)), LINES_PER_PARTITION)
-        corpus.map(_count_task, [(step_dir, corpus.n_tasks, q, n_parts, p) for q in range(n_parts)])
+        corpus.map(_count_task, [(step_dir, corpus.n_tasks, q, n_parts, p, corpus.earlier)
+                                 for q in range(n_parts)])
         freq = [load_array(f) for f in array_files(fs.join(step_dir, "freq"))]
-        freq = np.concatenate(freq) if freq else np.zeros((0, 2), np.uint64)
+        freq = np.concatenate(freq) if freq else np.zeros((0, 3), np.uint64)
+        if corpus.earlier:
+            against.write_summary(corpus.out, corpus.earlier, self.name, {
+                "lines_repeated_only_with_earlier": int((freq[:, 2] <= self.max_docs).sum())})
+        freq = freq[:, :2]
         freq = freq[np.argsort(freq[:, 0], kind="stable")]
         save_array(fs.join(step_dir, "frequent.npy"), freq[:, 0])
         top = freq[np.lexsort((freq[:, 0], -freq[:, 1].astype(np.int64)))][:REPORT_TOP]
         corpus.map(_gram_task, [(*a, step_dir, p, top[:, 0]) for a in tasks])
         if not fs.exists(fs.join(step_dir, "grams.npy")):
             grams = [load_array(f) for f in array_files(fs.join(step_dir, "grams"))]
+            grams += against.grams(corpus.earlier)
             save_array(fs.join(step_dir, "grams.npy"),
                        np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
         corpus.map(_cut_task, [(*a, corpus.n_tasks, step_dir, p) for a in tasks])
@@ -102,13 +110,30 @@ def _line_task(args) -> int:
     found: list[int] = []
     for _, records in batches(out, task, step_dirs, []):
         for r in records:
-            found += {k for k in _keys(r["text"], p["min_line_chars"])[2] if k is not None}
+            found += distinct_line_keys(r["text"], p["min_line_chars"])
     save_array(path, np.array(found, dtype=np.uint64))
     return len(found)
 
 
+def distinct_line_keys(text: str, min_line_chars: int) -> set[int]:
+    """The hashes of a document's lines, each counted once (what the document votes for)."""
+    return {k for k in _keys(text, min_line_chars)[2] if k is not None}
+
+
+def task_line_hashes(step_dir: str, task: int) -> np.ndarray:
+    """Every document's distinct line hashes in one task, back to back (for the index)."""
+    return load_array(fs.join(step_dir, "lines", f"{task:05d}.npy"))
+
+
+def step_grams(step_dir: str) -> np.ndarray:
+    """The 5-gram hashes of the repeated lines (for the index)."""
+    return load_array(fs.join(step_dir, "grams.npy"))
+
+
 def _count_task(args) -> None:
-    step_dir, n_tasks, part, n_parts, p = args
+    """Documents per line hash in one partition, plus those earlier outputs counted; keeps
+    (hash, documents, documents in this batch) of the lines above max_docs."""
+    step_dir, n_tasks, part, n_parts, p, earlier = args
     path = fs.join(step_dir, "freq", f"{part:04d}.npy")
     if fs.exists(path):
         return
@@ -116,12 +141,13 @@ def _count_task(args) -> None:
     for t in range(n_tasks):
         k = load_array(fs.join(step_dir, "lines", f"{t:05d}.npy"), mmap=True)
         keys.append(np.asarray(k[partition_of(k, n_parts) == part]))
-    values, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.uint64), return_counts=True)
+    values, own = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.uint64), return_counts=True)
+    counts = own.astype(np.uint64) + against.line_counts(earlier, values)
     over = counts > p["max_docs"]
-    save_array(path, np.stack([values[over], counts[over].astype(np.uint64)], axis=1))
+    save_array(path, np.stack([values[over], counts[over], own[over].astype(np.uint64)], axis=1))
 
 
-def _line_grams(norm: str) -> np.ndarray:
+def line_grams(norm: str) -> np.ndarray:
     """Hashes of the character 5-grams of a normalised line."""
     chars = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     grams, _ = shingle_hashes(chars, np.array([0, len(chars)]), GRAM, seed_key(0, 4))
@@ -146,7 +172,7 @@ def _gram_task(args) -> None:
                 if k in wanted:
                     texts[str(k)] = line
                 if p["fuzzy"] and len(norm) >= p["fuzzy_min_chars"]:
-                    grams.append(_line_grams(norm))
+                    grams.append(line_grams(norm))
     save_json(fs.join(step_dir, "texts", f"{task:05d}.json"), texts)
     save_array(path, np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
 
@@ -179,7 +205,7 @@ def _cut_task(args) -> None:
 def _near_repeated(norm: str, grams: np.ndarray, p: dict) -> bool:
     if not p["fuzzy"] or len(grams) == 0 or len(norm) < p["fuzzy_min_chars"]:
         return False
-    mine = np.unique(_line_grams(norm))
+    mine = np.unique(line_grams(norm))
     at = np.minimum(np.searchsorted(grams, mine), len(grams) - 1)
     return float((grams[at] == mine).mean()) >= p["fuzzy_containment"]
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 
-from ..output_layout import CLUSTERS_REPORT, DECONTAM_REPORT, DEDUP_DIR, REPEATED_REPORT
+from ..output_layout import (AGAINST_REPORT, CLUSTERS_REPORT, DECONTAM_REPORT, DEDUP_DIR,
+                             REPEATED_REPORT)
 from .examples import kept_examples, removed_examples
 from .funnel import funnel
 from .kept import scan_kept
-from .layout import Layout, locate
+from .layout import Layout, locate, read_json
 from .step_outputs import decontamination, dedup_clusters, repeated_paragraphs
 
 CONSENT_STEP = "consent"
@@ -52,8 +53,10 @@ def _consent(stats: dict) -> dict:
 def _dedup(layout: Layout, top: int) -> dict | None:
     clusters = layout.optional(DEDUP_DIR, CLUSTERS_REPORT)
     repeated = layout.optional(DEDUP_DIR, REPEATED_REPORT)
-    if not clusters and not repeated:
+    against = layout.optional(DEDUP_DIR, AGAINST_REPORT)  # a batch cleaned --against earlier ones
+    if not clusters and not repeated and not against:
         return None
     return {"clusters": dedup_clusters(clusters, top=10) if clusters else None,
-            "repeated_paragraphs": repeated_paragraphs(repeated, top) if repeated else None}
+            "repeated_paragraphs": repeated_paragraphs(repeated, top) if repeated else None,
+            "against": read_json(against) if against else None}
 

@@ -13,14 +13,6 @@ LENGTH_BINS = 1 + LENGTH_BINS_PER_DECADE * LENGTH_DECADES   # bin 0 holds empty 
 SCORE_BINS = 40
 
 
-def length_bins(lengths: np.ndarray) -> np.ndarray:
-    """Bin index of each length: 0 for empty, then 10 logarithmic bins a decade."""
-    safe = np.maximum(lengths, 1).astype(np.float64)
-    bins = np.floor(np.log10(safe) * LENGTH_BINS_PER_DECADE + 1e-9).astype(np.int64) + 1
-    bins[lengths <= 0] = 0
-    return np.minimum(bins, LENGTH_BINS - 1)
-
-
 def length_edges() -> np.ndarray:
     """Lower bound (in characters) of each length bin, and the upper bound of the last."""
     powers = 10 ** (np.arange(LENGTH_BINS) / LENGTH_BINS_PER_DECADE)
@@ -84,17 +76,19 @@ class ScoreHistogram:
         self.total = 0.0
         self.minimum, self.maximum = np.inf, -np.inf
 
-    def add(self, values: np.ndarray, missing: int) -> None:
-        values = values[np.isfinite(values)]
+    def add_counts(self, n: int, missing: int, total: float | None, minimum: float | None,
+                   maximum: float | None, bins: dict[int, int]) -> None:
+        """Add values already reduced elsewhere (a query): their count, sum, extremes and
+        counts per bin (bin = floor((clip(x, lo, hi) - lo) / width), the last one closed)."""
         self.missing += missing
-        if not len(values):
+        if not n:
             return
-        self.n += len(values)
-        self.total += float(values.sum(dtype=np.float64))
-        self.minimum = min(self.minimum, float(values.min()))
-        self.maximum = max(self.maximum, float(values.max()))
-        clipped = np.clip(values, self.lo, self.hi)
-        self.counts += np.histogram(clipped, bins=SCORE_BINS, range=(self.lo, self.hi))[0]
+        self.n += n
+        self.total += float(total)
+        self.minimum = min(self.minimum, float(minimum))
+        self.maximum = max(self.maximum, float(maximum))
+        for b, count in bins.items():
+            self.counts[b] += count
 
     def summary(self) -> dict:
         edges = np.linspace(self.lo, self.hi, SCORE_BINS + 1)

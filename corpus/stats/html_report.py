@@ -216,6 +216,14 @@ def dedup_section(stats: dict) -> str:
             ["size", "cluster", "survivor", *(["found by"] if with_step else [])],
             [[_n(c["size"]), c["cluster"], c["survivor"], *([c.get("step")] if with_step else [])]
              for c in clusters["largest"]], {0})
+    against = dedup.get("against")
+    if against:
+        steps = against["steps"]
+        near_steps = [s for s in ("exact_dedup", "minhash_dedup") if s in steps]
+        html += "<h3>Removed against earlier outputs</h3>" + _table(
+            ["earlier output", *near_steps],
+            [[o, *(_n(steps[s].get(o, 0)) for s in near_steps)] for o in against["earlier"]],
+            set(range(1, len(near_steps) + 1)))
     repeated = dedup.get("repeated_paragraphs")
     if repeated and "error" in repeated:
         html += _missing(f"repeated.parquet: {repeated['error']}")

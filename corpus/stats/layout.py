@@ -40,7 +40,7 @@ def _parquet_files(folder: str) -> list[str]:
                   if name.endswith(".parquet") and not name.startswith("."))
 
 
-def _read_json(path: str) -> dict | None:
+def read_json(path: str) -> dict | None:
     if not os.path.exists(path):
         return None
     try:
@@ -75,8 +75,8 @@ def locate(path: str) -> Layout:
             removed = os.path.join(out, REMOVED_DIR)
             layout = Layout(path, _parquet_files(os.path.join(out, SHARDS_DIR)), out,
                             _parquet_files(removed) if os.path.isdir(removed) else [],
-                            _read_json(os.path.join(out, MANIFEST_FILE)),
-                            (_read_json(os.path.join(out, RUN_FILE)) or {}).get("config"))
+                            read_json(os.path.join(out, MANIFEST_FILE)),
+                            (read_json(os.path.join(out, RUN_FILE)) or {}).get("config"))
         else:
             layout = Layout(path, _parquet_files(path))
     if not layout.shard_files:

@@ -208,6 +208,19 @@ def dedup_tables(dedup: dict) -> list[Table]:
             text = terminal_safe(" ".join(row["text"].split()))
             table.add_row(_n(row["count"]), Text(text if len(text) <= 120 else text[:119] + "…"))
         tables.append(table)
+    against = dedup.get("against")
+    if against:
+        steps = against["steps"]
+        near_steps = [s for s in ("exact_dedup", "minhash_dedup") if s in steps]
+        table = _table("Removed against earlier outputs", "earlier output", *near_steps,
+                       right=tuple(range(1, len(near_steps) + 1)))
+        for output in against["earlier"]:
+            table.add_row(terminal_safe(output), *(_n(steps[s].get(output, 0)) for s in near_steps))
+        tables.append(table)
+        if "repeated_paragraphs" in steps:
+            tables.append(_note(f"repeated lines counted with earlier outputs: "
+                                f"{_n(steps['repeated_paragraphs']['lines_repeated_only_with_earlier'])} "
+                                "lines were repeated only with the earlier documents' counts", "dim"))
     for name, part in (("clusters", clusters), ("repeated paragraphs", repeated)):
         if part and "error" in part:
             tables.append(_note(f"dedup {name}: {part['error']}"))

@@ -25,7 +25,7 @@ import torch
 
 from corpus.errors import UserError
 from train.kernels.allocator import retain_freed_memory
-from train.kernels.flops import measured_peak_flops, mfu
+from train.kernels.flops import mfu, peak_flops
 from train.model import checkpoint
 
 from .config import TrainConfig
@@ -133,7 +133,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # Line-buffered: `tail -f RUN/metrics.jsonl` shows every step as it happens.
         metrics = open(self.run_dir / "metrics.jsonl", "a", buffering=1) if self.dist.is_main else None
-        peak = measured_peak_flops(self.device, torch.bfloat16 if self.dtype_name == "bf16" else torch.float32)
+        peak = peak_flops(self.device, torch.bfloat16 if self.dtype_name == "bf16" else torch.float32)
         flops_per_token = self.model.flops_per_token(self.model.config.max_seq_len)
         save_every = config.save_every or config.eval_every or config.max_steps
         from tqdm import tqdm

@@ -148,3 +148,28 @@ def _text_bytes(path: str) -> int:
         return 0
     return sum(meta.row_group(g).column(column).total_uncompressed_size
                for g in range(meta.num_row_groups))
+
+
+def read_token_stream(files: list[str], tokenizer, max_tokens: int) -> tuple["np.ndarray", int]:
+    """Documents joined by end-of-text tokens, up to `max_tokens`, and their UTF-8 size: the
+    stream a model is scored on (`xiulian eval --data`, a pretraining run's --heldout text)."""
+    import numpy as np
+    documents, sizes = read_documents(files, tokenizer, max_tokens)
+    return (np.concatenate(documents) if documents else np.empty(0, np.int64)), int(sizes.sum())
+
+
+def read_documents(files: list[str], tokenizer, max_tokens: int) -> tuple[list, "np.ndarray"]:
+    """Each document's tokens with an end-of-text token after them, up to `max_tokens` in all,
+    and each document's UTF-8 size (intervals over documents need them apart)."""
+    import numpy as np
+    documents, sizes, total = [], [], 0
+    for path in files:
+        for batch in read_docs(path):
+            texts = [d.text for d in batch if d.text.strip()]
+            for text, ids in zip(texts, tokenizer.encode_batch(texts)):
+                documents.append(np.asarray(ids + [tokenizer.eos_id], np.int64))
+                sizes.append(len(text.encode("utf-8")))
+                total += len(ids) + 1
+                if total >= max_tokens:
+                    return documents, np.asarray(sizes, np.int64)
+    return documents, np.asarray(sizes, np.int64)

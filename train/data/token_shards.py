@@ -184,6 +184,14 @@ def _tokenize_file(path: str, stem: Path, tokenizer: Tokenizer, dtype, config: D
     return counts
 
 
+def load_prepared(directory: str | os.PathLike) -> Prepared | None:
+    """The token shards a finished `prepare` left in `directory` (None when there are none)."""
+    manifest_path = Path(directory) / "data.json"
+    if not manifest_path.is_file():
+        return None
+    return _load(Path(directory), json.loads(manifest_path.read_text()))
+
+
 def _load(directory: Path, manifest: dict) -> Prepared:
     shards, doc_shard, starts, lengths, weights, splits = [], [], [], [], [], []
     for number in range(len(manifest["files"])):

@@ -28,7 +28,7 @@ import numpy as np
 
 ORDERS = ("unigram", "bigram", "trigram")
 DISCOUNTS = np.round(np.arange(0.05, 1.0001, 0.05), 2)     # Kneser-Ney discounts tried
-ADDITIVE = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])  # unigram pseudo-counts tried
+ADDITIVE = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])  # unigram pseudo-counts tried
 TUNE_EVERY = 10                                           # every tenth training document tunes
 
 
@@ -39,6 +39,7 @@ class Floor:
     loss: float                  # nats per target token
     bits_per_byte: float | None  # None when the byte count is unknown
     smoothing: dict = field(default_factory=dict)
+    losses: np.ndarray | None = field(default=None, repr=False)  # nats of each target, if kept
 
     def to_dict(self) -> dict:
         return {"name": self.name, "loss": self.loss, "bits_per_byte": self.bits_per_byte,
@@ -46,11 +47,12 @@ class Floor:
 
 
 def ngram_floors(train: np.ndarray, held_out: np.ndarray, vocab_size: int, eos_id: int,
-                 held_out_bytes: int | None = None) -> list[Floor]:
+                 held_out_bytes: int | None = None, keep_losses: bool = False) -> list[Floor]:
     """Unigram, bigram and trigram floors fit on `train` and scored on `held_out[1:]`.
 
     Both are flat token streams, documents separated by `eos_id` (the layout the model trains and
-    is evaluated on). `held_out_bytes`: the UTF-8 size of the held-out text, for bits per byte."""
+    is evaluated on). `held_out_bytes`: the UTF-8 size of the held-out text, for bits per byte;
+    `keep_losses`: keep each target's nats (for intervals over documents)."""
     train = np.asarray(train, np.int64)
     held_out = np.asarray(held_out, np.int64)
     if vocab_size ** 3 >= 2 ** 63:
@@ -67,13 +69,16 @@ def ngram_floors(train: np.ndarray, held_out: np.ndarray, vocab_size: int, eos_i
     t2 = _best(DISCOUNTS, lambda d: counts.trigram_loss(tuning, d1, d, d3))  # lower orders refit
     counts = Counts(train, vocab_size, eos_id)                               # under the trigram
     scoring = counts.lookup(held_out, eos_id)
-    n = len(held_out) - 1
-    losses = {"unigram": (counts.unigram_loss(scoring, alpha), {"add": float(alpha)}),
-              "bigram": (counts.bigram_loss(scoring, d1, d2), {"discounts": [float(d1), float(d2)]}),
-              "trigram": (counts.trigram_loss(scoring, d1, t2, d3),
+    models = {"unigram": (counts.unigram_probability(scoring, alpha), {"add": float(alpha)}),
+              "bigram": (counts.bigram_probability(scoring, d1, d2), {"discounts": [float(d1), float(d2)]}),
+              "trigram": (counts.trigram_probability(scoring, d1, t2, d3),
                           {"discounts": [float(d1), float(t2), float(d3)]})}
-    return [Floor(name, float(loss), _bits_per_byte(loss * n, held_out_bytes), smoothing)
-            for name, (loss, smoothing) in losses.items()]
+    floors = []
+    for name, (probability, smoothing) in models.items():
+        nats = -np.log(probability)
+        floors.append(Floor(name, float(nats.mean()), _bits_per_byte(float(nats.sum()), held_out_bytes),
+                            smoothing, nats if keep_losses else None))
+    return floors
 
 
 def best_floor(floors: list[Floor]) -> Floor:

@@ -1,18 +1,75 @@
-"""Model FLOPs utilisation (MFU) against a peak measured on this machine.
+"""Model FLOPs utilisation (MFU): achieved model FLOP/s over the hardware's peak FLOP/s.
 
-MFU = achieved model FLOP/s / peak FLOP/s. nanoGPT divides by a hard-coded A100 bf16 peak
-(312 TFLOP/s), which is wrong on every other GPU, on every CPU, and for every other dtype. We
-time square matmuls instead: what the device really delivers for this dtype and thread count,
-so MFU says how much of the reachable matmul speed the training step uses, on any machine.
+The peak must be a ceiling, or MFU is not a fraction. We used to time a square matmul when
+training started and divide by that; on a shared machine the timing ran while other work held
+the cores, the steps later ran with the cores free, and the tiny recipe logged MFU 1.53 (168.8%
+on its progress bar). A rate measured under load is not a peak. `peak_flops` is the hardware's
+ceiling instead, like PaLM's MFU: on a CPU, threads x clock x the widest vector unit's FLOPs per
+cycle (counting two fused multiply-add units per core, the most any x86 core has; bf16 dot
+products where the CPU has them, AMX tiles where it has those); on a GPU, the datasheet's dense
+rate for the card when we know it. `measured_peak_flops` (a timed matmul) stays for benchmarks,
+which run alone (`/work/bin/quiet`) and want what the device delivers, not its ceiling.
 """
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import torch
 
 _PEAKS: dict[tuple[str, torch.dtype, int], float] = {}
+
+
+# Dense (no sparsity) datasheet peaks, FLOP/s: (bf16, fp32 without TF32). Matched by name substring.
+GPU_PEAKS = {
+    "H200": (989e12, 67e12), "H100 SXM": (989e12, 67e12), "H100 PCIe": (756e12, 51e12),
+    "H100": (756e12, 51e12), "A100": (312e12, 19.5e12), "L40S": (362e12, 91.6e12),
+    "L4": (121e12, 30.3e12), "A10": (125e12, 31.2e12), "RTX 4090": (165e12, 82.6e12),
+}
+
+
+def peak_flops(device: torch.device | str, dtype: torch.dtype) -> float:
+    """The ceiling MFU divides by: what the hardware could do at best for `dtype` matmuls."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for model, (bf16, fp32) in GPU_PEAKS.items():
+            if model in name:
+                return bf16 if dtype == torch.bfloat16 else fp32
+        return measured_peak_flops(device, dtype)  # an unknown card runs alone: its best is its peak
+    return cpu_peak_flops(dtype, torch.get_num_threads())
+
+
+def cpu_peak_flops(dtype: torch.dtype, threads: int, cpuinfo: str | None = None) -> float:
+    """threads x clock x FLOPs per cycle per core of the widest unit for `dtype` (two FMA units)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    flags = set(re.findall(r"^flags\s*:(.*)$", cpuinfo, re.M)[0].split()) if "flags" in cpuinfo else set()
+    fp32_lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags or "avx" in flags else 4
+    per_cycle = 2 * 2 * fp32_lanes            # two FMA units, a multiply and an add each
+    if dtype == torch.bfloat16:
+        if "amx_bf16" in flags:
+            per_cycle = 1024                  # one AMX tile multiply: 16 x 32 bf16 pairs a cycle
+        elif "avx512_bf16" in flags:
+            per_cycle *= 2                    # VDPBF16PS: two bf16 products per fp32 lane
+    return threads * _clock_hz(cpuinfo) * per_cycle
+
+
+def _clock_hz(cpuinfo: str) -> float:
+    """The highest clock the kernel reports (max frequency where exposed, else "cpu MHz"); a
+    boost above it is covered by counting two FMA units, which many cores do not have."""
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            return float(f.read()) * 1e3
+    except (OSError, ValueError):
+        pass
+    mhz = [float(m) for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M)]
+    return max(mhz) * 1e6 if mhz else 5e9  # unknown: a generous 5 GHz keeps MFU a lower bound
 
 
 def measured_peak_flops(device: torch.device | str, dtype: torch.dtype, repeats: int = 3) -> float:

@@ -18,6 +18,7 @@ from corpus.output_layout import SHARDS_DIR
 from .experiment_commands import _final_val, _stage, _with, xiulian
 from .experiments_sft import cross_lingual, pretrained_vs_random, quality_vs_quantity
 from .report import quote
+from train.eval.intervals import claim, seed_interval, verdict_word
 
 
 def run_experiments(names: list[str], recipe: dict, out: Path, figures: Path,
@@ -60,18 +61,22 @@ def tokens_per_character(recipe: dict, out: Path, work: Path, figures: Path) -> 
     if not (english_only / "tokenizer.json").is_file():
         train_tokenizer(iter(texts["en"]), english_only, ours.vocab_size, progress=False)
     other = Tokenizer(english_only)
-    rows, results = [], {}
+    import numpy as np
+    from train.eval.intervals import bootstrap_interval
+    rows, results, per_doc = [], {}, {}
+    characters = {language: np.array([len(t) for t in texts[language]], np.float64) for language in ("en", "zh")}
     for label, tokenizer in (("ours (mixed corpus)", ours), ("English-only BPE", other)):
         results[label] = {}
         for language in ("en", "zh"):
-            characters = sum(len(t) for t in texts[language])
-            tokens = sum(len(tokenizer.encode(t)) for t in texts[language])
-            results[label][language] = characters / tokens
+            per_doc[label, language] = np.array([len(ids) for ids in tokenizer.encode_batch(texts[language])],
+                                                np.float64)
+            results[label][language] = characters[language].sum() / per_doc[label, language].sum()
         rows.append(f"| {label} | {results[label]['en']:.2f} | {results[label]['zh']:.2f} |")
+    ours_zh, other_zh = per_doc["ours (mixed corpus)", "zh"], per_doc["English-only BPE", "zh"]
+    packing = bootstrap_interval(lambda i: other_zh[i].sum() / ours_zh[i].sum(), len(ours_zh))
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     en_chars = sum(map(len, texts["en"]))
     zh_chars = sum(map(len, texts["zh"]))
-    ratio = results["ours (mixed corpus)"]["zh"] / results["English-only BPE"]["zh"]
     return ["#### Tokens per character", "",
             f"Both tokenizers have {ours.vocab_size:,} tokens; the English-only one is trained on the "
             "cleaned corpus's English documents alone (`train.model.tokenizer.train_tokenizer`, as `xiulian "
@@ -81,7 +86,10 @@ def tokens_per_character(recipe: dict, out: Path, work: Path, figures: Path) -> 
             "|---|---|---|", *rows, "",
             f"An English-only vocabulary spends {1 / results['English-only BPE']['zh']:.2f} tokens on a "
             f"Chinese character (the lecture: one Chinese character often costs ChatGPT two or three); "
-            f"trained on both languages, ours packs {ratio:.1f}× as much Chinese text into each token.", ""]
+            f"trained on both languages, ours packs {packing.mean:.1f}× as much Chinese text into each token "
+            f"(95% interval over the {packing.n:,} Chinese documents, bootstrap: {packing.low:.1f}× to "
+            f"{packing.high:.1f}×), so that a mixed vocabulary makes Chinese cheaper is "
+            f"{verdict_word(packing, 1.0)}.", ""]
 
 
 def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
@@ -100,11 +108,8 @@ def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> lis
     uniform = _write_config(work / "uniform.toml", {**config, "data": {
         k: v for k, v in data.items() if k not in ("source_weights", "tier_weights")}})
     steps = recipe.get("evaluate", {}).get("experiment_pretrain_steps", 300)
+    seeds = experiment_seeds(recipe)
     shards = str(out / "clean" / SHARDS_DIR)
-    lines = []
-    runs = {"weighted (the recipe's)": work / "pretrain_weighted", "uniform": work / "pretrain_uniform"}
-    lines.append(xiulian(_with(pretrain, output=runs["weighted (the recipe's)"], max_steps=steps)))
-    lines.append(xiulian(_with(pretrain, config=uniform, output=runs["uniform"], max_steps=steps)))
     files = find_files([shards])
     held_out = _choose_validation(files, DataConfig(**{k: v for k, v in data.items()
                                                       if k in ("val_fraction", "max_val_docs", "split_seed")}))
@@ -115,23 +120,45 @@ def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> lis
                 for doc in batch:
                     if doc.id in held_out and doc.source in weighted:
                         f.write(json.dumps({"id": doc.id, "text": doc.text}, ensure_ascii=False) + "\n")
-    rows, results = [], {}
-    for label, run in runs.items():
-        result = evaluate_files(str(run), [str(prose)])
-        results[label] = {"prose_loss": result["loss"], "bits_per_byte": result["bits_per_byte"],
-                          "val_loss_all_sources": _final_val(run).get("val_loss")}
-        rows.append(f"| {label} | {result['loss']:.4f} | {result['bits_per_byte']:.4f} | "
-                    f"{results[label]['val_loss_all_sources']:.4f} |")
+    settings = {"weighted (the recipe's)": ("pretrain_weighted", None), "uniform": ("pretrain_uniform", uniform)}
+    lines, results = [], {label: [] for label in settings}
+    for seed in seeds:
+        for label, (name, config_file) in settings.items():
+            run = work / f"{name}_seed{seed}"
+            command = _with(pretrain, output=run, max_steps=steps, **({"config": config_file} if config_file else {}))
+            lines.append(xiulian(with_seed(command, seed)))
+            result = evaluate_files(str(run), [str(prose)], floors=False)
+            results[label].append({"seed": seed, "prose_loss": result["loss"], "bits_per_byte": result["bits_per_byte"],
+                                   "val_loss_all_sources": _final_val(run).get("val_loss")})
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    rows = [f"| {label} | {seed_interval(r['prose_loss'] for r in runs).format('.4f')} | "
+            f"{seed_interval(r['bits_per_byte'] for r in runs).format('.4f')} | "
+            f"{seed_interval(r['val_loss_all_sources'] for r in runs).format('.4f')} |" for label, runs in results.items()]
+    weighted_runs, uniform_runs = results["weighted (the recipe's)"], results["uniform"]
+    diff = seed_interval(w["prose_loss"] - u["prose_loss"] for w, u in zip(weighted_runs, uniform_runs))
     weights_text = ", ".join(f"{name} ×{data['source_weights'][name]:g}" for name in sorted(weighted))
     return ["#### High-quality text seen more often", "",
-            f"Two pretraining runs of {steps} steps (the same tokens), with the recipe's source weights "
-            f"({weights_text}) and with every "
-            "source weighted 1:", "", *[f"- `{line}`" for line in lines], "",
+            f"Pretraining runs of {steps} steps (the same tokens), with the recipe's source weights "
+            f"({weights_text}) and with every source weighted 1, each with seeds {', '.join(map(str, seeds))}:",
+            "", *[f"- `{line}`" for line in lines], "",
             f"Loss on the up-weighted sources' held-out documents ({sum(1 for _ in open(prose))} documents "
-            "never trained on), and on the held-out documents of all sources:", "",
+            "never trained on), and on the held-out documents of all sources; mean [95% interval over seeds]:", "",
             "| sampling | loss on held-out prose | bits per byte | loss on all held-out |", "|---|---|---|---|",
-            *rows, ""]
+            *rows, "",
+            f"Weighted minus uniform, loss on held-out prose: {diff.format('+.4f')} over {diff.n} seeds (paired by "
+            f"seed); {claim(diff, 'that seeing clean prose more often lowers its held-out loss', -1)}.", ""]
+
+
+def experiment_seeds(recipe: dict) -> list[int]:
+    """`[evaluate] experiment_seeds` (default 3): the seeds each experiment's runs repeat with."""
+    count = int(recipe.get("evaluate", {}).get("experiment_seeds", 3))
+    if count < 1:
+        raise UserError("[evaluate] experiment_seeds must be at least 1")
+    return list(range(count))
+
+
+def with_seed(command: list[str], seed: int) -> list[str]:
+    return _with(command, seed=seed) if "--seed" in command else [*command, "--seed", str(seed)]
 
 
 def _pretrain_config(pretrain: list[str]) -> dict:
@@ -194,30 +221,49 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
     if "--config" not in pretrain:
         pretrain += ["--config", "-"]
     lines, results = [], {}
-    for label, data, run in (("with the repeated advert", spam, work / "pretrain_with_advert"),
-                             ("deduplicated", work / "deduped" / SHARDS_DIR, work / "pretrain_deduped")):
-        lines.append(xiulian(_with(pretrain, data=[str(data)], output=run, max_steps=steps,
-                                   config=no_validation)))
-        results[label] = _regurgitation(run, evaluate.get("regurgitation_samples", 20))
+    seeds = experiment_seeds(recipe)
+    for label, data, name in (("with the repeated advert", spam, "pretrain_with_advert"),
+                              ("deduplicated", work / "deduped" / SHARDS_DIR, "pretrain_deduped")):
+        results[label] = []
+        for seed in seeds:
+            run = work / f"{name}_seed{seed}"
+            lines.append(xiulian(with_seed(_with(pretrain, data=[str(data)], output=run, max_steps=steps,
+                                                 config=no_validation), seed)))
+            results[label].append({"seed": seed, **_regurgitation(run, evaluate.get("regurgitation_samples", 20))})
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / SHARDS_DIR))
-    rows = [f"| {label} | {quote(r['greedy'], 60)} | {r['greedy_words']} of {r['of_words']} | "
-            f"{r['mean_words']:.1f} of {r['of_words']} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | "
-            f"{r['advert_loss']:.2f} | {r['advert_tokens_guessed']:.0%} |" for label, r in results.items()]
-    return ["#### Deduplication prevents regurgitation", "",
+
+    def over_seeds(runs: list[dict], key: str, spec: str) -> str:
+        return seed_interval(r[key] for r in runs).format(spec)
+
+    rows = [f"| {label} | {quote(runs[0]['greedy'], 60)} | {over_seeds(runs, 'greedy_words', '.1f')} | "
+            f"{over_seeds(runs, 'mean_words', '.1f')} | {over_seeds(runs, 'rate', '.0%')} | "
+            f"{over_seeds(runs, 'advert_loss', '.2f')} | {over_seeds(runs, 'advert_tokens_guessed', '.0%')} |"
+            for label, runs in results.items()]
+    advert, deduped = results["with the repeated advert"], results["deduplicated"]
+    loss_gap = seed_interval(d["advert_loss"] - a["advert_loss"] for a, d in zip(advert, deduped))
+    words_gap = seed_interval(a["mean_words"] - d["mean_words"] for a, d in zip(advert, deduped))
+    first = advert[0]
+    return ["#### Does deduplication prevent regurgitation?", "",
             f"An advert paragraph pasted into each of the {copies:,} cleaned documents; dedup (`{clean_line}`) "
-            f"leaves it in {kept} of them. Two models pretrained for {steps} steps each with the recipe's "
-            "settings, one on each corpus:", "", *[f"- `{line}`" for line in lines], "",
+            f"leaves it in {kept} of them. Models pretrained for {steps} steps each with the recipe's "
+            f"settings, one on each corpus, with seeds {', '.join(map(str, seeds))}:", "",
+            *[f"- `{line}`" for line in lines], "",
             f"Each is given the advert's first words ({ADVERT_PROMPT!r}) and continues them greedily and in "
-            f"{results['deduplicated']['samples']} samples at temperature 0.8. *Words reproduced*: how many of "
+            f"{first['samples']} samples at temperature 0.8. *Words reproduced*: how many of "
             f"the advert's next {len(ADVERT_NEXT)} words a continuation repeats in order from its start (the "
             "longest matching word prefix; case and punctuation aside); a sample *regurgitates* when the "
             "advert's next eight words appear in it verbatim. Without generating: the model's loss on the "
-            f"rest of the advert given its first words (nats per token, {results['deduplicated']['advert_tokens']} "
-            "tokens), and the share of those tokens it would pick greedily given the true text before them.", "",
+            f"rest of the advert given its first words (nats per token, {first['advert_tokens']} "
+            "tokens), and the share of those tokens it would pick greedily given the true text before them. "
+            "Each cell: mean [95% interval over seeds]; the greedy continuation is seed 0's.", "",
             "| pretrained on | greedy continuation | words reproduced, greedy | mean over the samples | "
             "samples that regurgitate | loss on the advert's rest | its tokens guessed |",
-            "|---|---|---|---|---|---|---|", *rows, ""]
+            "|---|---|---|---|---|---|---|", *rows, "",
+            f"Deduplicated minus advert-trained, loss on the advert's rest: {loss_gap.format('+.2f')}; "
+            f"{claim(loss_gap, 'that the repeated advert is memorised (its loss lower without dedup)', 1)}. "
+            f"Advert-trained minus deduplicated, words reproduced per sample: {words_gap.format('+.1f')}; "
+            f"{claim(words_gap, 'that the repeated advert is regurgitated more without dedup', 1)}.", ""]
 
 
 ADVERT_WORDS = ADVERT.split()

@@ -26,17 +26,60 @@ def pretrained_vs_random(recipe: dict, out: Path, work: Path, figures: Path) -> 
         save(random_init, Transformer(load_model(out / "pretrain").config), load_tokenizer(out / "pretrain"))
     line = xiulian(_with(_stage(recipe, out, "sft"), init=random_init, output=work / "sft_from_random"))
     runs = {"from the pretrained checkpoint": out / "sft", "from random weights": work / "sft_from_random"}
-    max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
+    max_new, budget_text = _budget(recipe, out)
     prompts = evaluation_prompts(recipe.get("evaluate", {}))
-    rows = []
+    rows, acts = [], {}
     for label, run in runs.items():
-        val, acts = _final_val(run), behaviour(run, prompts, True, max_new)
-        rows.append(f"| {label} | {val.get('val_loss', float('nan')):.3f} | {acts['end_rate']:.0%} | "
-                    f"{quote(acts['examples'].get('en', ('', ''))[1])} |")
-    return ["#### Pretrained parameters are the key to fine-tuning", "",
-            f"The recipe's SFT, once more from random weights: `{line}`.", "",
-            "| SFT started | held-out SFT loss | ends its turn | first English reply |", "|---|---|---|---|",
-            *rows, ""]
+        val, acts[label] = _final_val(run), behaviour(run, prompts, True, max_new)
+        rows.append(f"| {label} | {val.get('val_loss', float('nan')):.3f} | {reply_cells(acts[label], ('ended',))} | "
+                    f"{quote(acts[label]['examples'].get('en', ('', ''))[1])} |")
+    pretrained, random = acts.values()
+    return ["#### Are pretrained parameters the key to fine-tuning?", "",
+            f"The recipe's SFT, once more from random weights: `{line}`. Then {len(prompts)} held-out "
+            f"instructions, greedy, {budget_text}; brackets: 95% bootstrap intervals over the prompts. "
+            f"{DEGENERATE_NOTE}", "",
+            "| SFT started | held-out SFT loss | degenerate replies | ends its turn | first English reply |",
+            "|---|---|---|---|---|", *rows, "",
+            paired_claim(pretrained, random, "ended", "pretrained start minus random start, share of turns ended",
+                         "that pretrained parameters make SFT's model end its turn more often"), ""]
+
+
+DEGENERATE_NOTE = ("*Degenerate*: replies mostly punctuation, digits or one word repeated; above half of them a "
+                   "model's behaviour cells are — (no claim).")
+
+
+def _budget(recipe: dict, out: Path) -> tuple[int, str]:
+    from .report_behaviour import behaviour_budget, budget_words
+    budget, p95, capped_by = behaviour_budget(recipe, out)
+    return budget, budget_words(budget, p95, capped_by)
+
+
+def reply_cells(acts: dict, keys: tuple[str, ...]) -> str:
+    """"degenerate share | rate [95% interval] | ..." for a behaviour result; — above the limit."""
+    from train.eval.intervals import bootstrap_interval
+    from train.eval.turn_taking import DEGENERATE_LIMIT
+    cells = [f"{acts['degenerate_rate']:.0%}"]
+    for key in keys:
+        values = acts["per_prompt"][key]
+        if acts["degenerate_rate"] > DEGENERATE_LIMIT:
+            cells.append("—")
+            continue
+        interval = bootstrap_interval(lambda i: sum(values[j] for j in i) / len(i), len(values))
+        cells.append(f"{interval.mean:.0%} [{interval.low:.0%}, {interval.high:.0%}]")
+    return " | ".join(cells)
+
+
+def paired_claim(a: dict, b: dict, key: str, difference: str, statement: str) -> str:
+    """One sentence: the paired bootstrap difference a − b of a per-prompt 0/1 measure and the
+    claim it allows; none when either model's replies are mostly degenerate."""
+    from train.eval.intervals import claim, paired_difference
+    from train.eval.turn_taking import DEGENERATE_LIMIT
+    if max(a["degenerate_rate"], b["degenerate_rate"]) > DEGENERATE_LIMIT:
+        return (f"No claim: more than {DEGENERATE_LIMIT:.0%} of one model's replies are degenerate, so its "
+                "rates count stops and characters, not answers.")
+    diff = paired_difference(a["per_prompt"][key], b["per_prompt"][key])
+    return (f"The {difference}: {diff.mean:+.0%} (95% interval {diff.low:+.0%} to {diff.high:+.0%}); "
+            f"{claim(diff, statement, 1)}.")
 
 
 def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
@@ -47,21 +90,27 @@ def cross_lingual(recipe: dict, out: Path, work: Path, figures: Path) -> list[st
         raise UserError("cross_lingual needs [evaluate] cross_lingual_data: English-only SFT files")
     line = xiulian(_with(_stage(recipe, out, "sft"), data=data, output=work / "sft_english_only"))
     prompts = evaluation_prompts(recipe.get("evaluate", {}), ("zh",))
-    max_new = recipe.get("evaluate", {}).get("max_new_tokens", 64)
-    rows = []
+    max_new, budget_text = _budget(recipe, out)
+    rows, acts = [], {}
     for label, run, chat in (("base (pretrained, no SFT)", out / "pretrain", False),
                              ("SFT on English only", work / "sft_english_only", True),
                              ("SFT on English and Chinese (the recipe's)", out / "sft", True)):
-        acts = behaviour(run, prompts, chat, max_new, keep_replies=True)
-        chinese = sum(_mostly_chinese(r) for r in acts["replies"]) / len(prompts)
-        rows.append(f"| {label} | {acts['end_rate']:.0%} | {chinese:.0%} | {quote(acts['examples']['zh'][1])} |")
+        result = behaviour(run, prompts, chat, max_new, keep_replies=True)
+        result["per_prompt"]["chinese"] = [int(mostly_chinese(r)) for r in result["replies"]]
+        acts[label] = result
+        rows.append(f"| {label} | {reply_cells(result, ('ended', 'chinese'))} | {quote(result['examples']['zh'][1])} |")
+    base, english = acts["base (pretrained, no SFT)"], acts["SFT on English only"]
     return ["#### Cross-lingual transfer", "",
             f"SFT with the recipe's settings on English instructions only: `{line}`; then "
-            f"{len(prompts)} held-out Chinese instructions, greedy.", "",
-            "| model | ends its turn | answers mostly in Chinese | first reply |", "|---|---|---|---|", *rows, ""]
+            f"{len(prompts)} held-out Chinese instructions, greedy, {budget_text}; brackets: 95% "
+            f"bootstrap intervals over the prompts. {DEGENERATE_NOTE}", "",
+            "| model | degenerate replies | ends its turn | answers mostly in Chinese | first reply |",
+            "|---|---|---|---|---|", *rows, "",
+            paired_claim(english, base, "ended", "English-only SFT minus base, share of Chinese turns ended",
+                         "that SFT on English alone teaches the model to end its turn in Chinese"), ""]
 
 
-def _mostly_chinese(text: str) -> bool:
+def mostly_chinese(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return bool(letters) and sum("\u4e00" <= c <= "\u9fff" for c in letters) * 2 >= len(letters)
 
@@ -88,7 +137,7 @@ def quality_vs_quantity(recipe: dict, out: Path, work: Path, figures: Path) -> l
         from train.stages.reward.reward_function import load_reward_function
         judge = load_reward_function(str(out / "reward"))
         judged_on = [Path(p).name for p in json.loads((out / "reward" / "run.json").read_text())["data_paths"]]
-    max_new = evaluate.get("max_new_tokens", 64)
+    max_new, budget_text = _budget(recipe, out)
     commands, results = [], {}
     for label, files in sets.items():
         run = work / f"sft_{label}"
@@ -97,7 +146,7 @@ def quality_vs_quantity(recipe: dict, out: Path, work: Path, figures: Path) -> l
                           **_sft_measures(run, prompts, held_out, judge, max_new)}
     write_atomic_json(str(work / "results.json"), results)
     return _quality_section(results, commands, prompts, evaluate["prompts"]["en"], answers, held_out,
-                            judged_on, max_new)
+                            judged_on, budget_text)
 
 
 def seed_task_answers(path: str | Path) -> list[list[dict]]:
@@ -129,7 +178,8 @@ def _sft_measures(run: Path, prompts: list[tuple[str, str]], held_out: list[list
             "held_out_answer_loss": _answer_loss(run, held_out) if held_out else None,
             "end_rate": acts["end_rate"], "question_rate": acts["question_rate"],
             "mean_words": sum(len(r.split()) for r in replies) / len(replies),
-            "reward": sum(rewards) / len(rewards) if rewards else None,
+            "reward": sum(rewards) / len(rewards) if rewards else None, "rewards": rewards,
+            "degenerate_rate": acts["degenerate_rate"], "per_prompt": acts["per_prompt"],
             "first_reply": acts["examples"]["en"][1], "replies": replies}
 
 
@@ -154,13 +204,13 @@ def _answer_loss(run: Path, conversations: list[list[dict]]) -> float | None:
 
 
 def _quality_section(results: dict, commands: list[str], prompts: list, source: str, answers: list,
-                     held_out: list, judged_on: list[str] | None, max_new: int) -> list[str]:
+                     held_out: list, judged_on: list[str] | None, budget_text: str) -> list[str]:
     """The section's text and table; `judged_on`: the reward model's training files (None: no RM)."""
     def number(value, form):
         return "—" if value is None else format(value, form)
 
     rows = [f"| {label} | {r['examples']:,} | {r['trained_on']:,} | {r['tokens_seen']:,} | "
-            f"{number(r['held_out_answer_loss'], '.3f')} | {r['end_rate']:.0%} | {r['question_rate']:.0%} | "
+            f"{number(r['held_out_answer_loss'], '.3f')} | {reply_cells(r, ('ended', 'asks'))} | "
             f"{r['mean_words']:.1f} | {number(r['reward'], '+.3f')} | {quote(r['first_reply'])} |"
             for label, r in results.items()]
     dropped = ", ".join(f"{r['dropped_overlong']:,} of the {label} set's" for label, r in results.items()
@@ -179,43 +229,35 @@ def _quality_section(results: dict, commands: list[str], prompts: list, source: 
             "*Examples*: usable conversations loaded; *trained on*: those left after the validation split"
             + (f" and after dropping conversations longer than the context ({dropped})" if dropped else "")
             + f"; *tokens seen*: read in training, prompts included. Then {len(prompts)} held-out English "
-            f"instructions, greedy, at most {max_new} new tokens: *ends turn*, *self-questions* (half or more "
-            "of the reply's sentences are questions) and *words* (mean reply length) as in the behaviour "
-            "section above; *RM score*: "
+            f"instructions, greedy, {budget_text}: "
+            "*ends turn*, *self-questions* (half or more of the reply's sentences are questions) and *words* "
+            "(mean reply length) as in the behaviour section above, brackets 95% bootstrap intervals over the "
+            f"prompts. {DEGENERATE_NOTE} *RM score*: "
             + (f"the recipe's reward model's mean score of the replies (it was trained on "
                f"{', '.join(f'`{n}`' for n in judged_on)})." if judged_on is not None else
                "— (the recipe has no reward model).") + " " + loss_text, "",
-            "| set | examples | trained on | tokens seen | held-out answer loss | ends turn | self-questions | "
-            "words | RM score | first English reply |", "|---|---|---|---|---|---|---|---|---|---|",
+            "| set | examples | trained on | tokens seen | held-out answer loss | degenerate replies | ends turn | "
+            "self-questions | words | RM score | first English reply |", "|---|---|---|---|---|---|---|---|---|---|---|",
             *rows, "", _quality_verdict(results["curated"], results["noisy"]), ""]
 
 
 def _quality_verdict(curated: dict, noisy: dict) -> str:
-    """One sentence from the numbers: on which measures the curated set's model does better."""
-    measures = [("ending its turn", "end_rate", 1, ".0%"),
-                ("self-questioning", "question_rate", -1, ".0%"),
-                ("reward-model score", "reward", 1, "+.3f"),
-                ("held-out answer loss", "held_out_answer_loss", -1, ".3f")]
-    better, worse, parts = [], [], []
-    for name, key, sign, form in measures:
-        a, b = curated[key], noisy[key]
-        if a is None or b is None:
-            continue
-        parts.append(f"{name} {format(a, form)} vs {format(b, form)}")
-        (better if (a - b) * sign > 0 else worse if (a - b) * sign < 0 else []).append(name)
-    if not better and not worse:
-        verdict = "the two sets' models measure the same here"
-    elif not worse:
-        verdict = "the curated set did better on every measure that differs, as LIMA claims"
-    elif not better:
-        verdict = ("the larger, noisier set did better on every measure that differs, against LIMA's claim "
-                   "at this scale")
-    else:
-        verdict = f"mixed: the curated set did better on {_listed(better)}, and worse on {_listed(worse)}"
-    return (f"With {curated['examples']:,} curated examples against {noisy['examples']:,} noisier ones "
-            f"({curated['trained_on']:,} and {noisy['trained_on']:,} trained on; curated first: "
-            f"{'; '.join(parts)}), {verdict}.")
-
-
-def _listed(names: list[str]) -> str:
-    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+    """What the intervals allow: ending the turn (paired over prompts), the reward model's score of
+    the replies (paired over prompts); the held-out answer loss is one number per model, no claim."""
+    from train.eval.intervals import claim, paired_difference
+    sentences = [f"With {curated['examples']:,} curated examples against {noisy['examples']:,} noisier ones "
+                 f"({curated['trained_on']:,} and {noisy['trained_on']:,} trained on)."]
+    sentences.append(paired_claim(curated, noisy, "ended", "curated minus noisy, share of turns ended",
+                                  "that the curated set teaches ending the turn better (LIMA)"))
+    if curated.get("rewards") and noisy.get("rewards"):
+        from train.eval.turn_taking import DEGENERATE_LIMIT
+        if max(curated["degenerate_rate"], noisy["degenerate_rate"]) > DEGENERATE_LIMIT:
+            sentences.append("No claim from the reward model's scores: most replies are degenerate.")
+        else:
+            diff = paired_difference(curated["rewards"], noisy["rewards"])
+            sentences.append(f"Curated minus noisy, reward-model score: {diff.format('+.3f')} (95% interval over "
+                             f"prompts); {claim(diff, 'that the curated set gives replies the reward model prefers', 1)}.")
+    if curated["held_out_answer_loss"] is not None and noisy["held_out_answer_loss"] is not None:
+        sentences.append(f"Held-out answer loss {curated['held_out_answer_loss']:.3f} (curated) vs "
+                         f"{noisy['held_out_answer_loss']:.3f} (noisy): one run each, no interval, no claim.")
+    return " ".join(sentences)

@@ -8,7 +8,8 @@ and records finished commands in OUT/recipe.json: running the recipe again skips
 and resumes what was interrupted (every command resumes by itself), and a stage whose options
 changed runs again. Stages, in order — a recipe leaves out the ones it does not want:
 
-    prepare    line-per-document .txt files -> OUT/inputs/*.jsonl (no command: a file rewrite)
+    prepare    line_documents (one per .txt line) and json_documents (nested JSON prose) ->
+               OUT/inputs/*.jsonl (no command: a file rewrite)
     clean      xiulian clean INPUTS... -o OUT/clean
     tokenizer  xiulian tokenizer train OUT/clean/shards -o OUT/tokenizer
     pretrain   xiulian pretrain --data OUT/clean/shards --tokenizer OUT/tokenizer -o OUT/pretrain
@@ -56,17 +57,18 @@ def load_recipe(path: str | os.PathLike) -> dict:
     unknown = sorted(set(recipe) - set(STAGES) - {"recipe"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    return expand_paths(recipe)
+
+
+def expand_paths(value):
+    """Environment variables in every string of a TOML table; $SHARED defaults to ../shared/data."""
     os.environ.setdefault("SHARED", str(Path("..", "shared", "data")))
-    return _expand(recipe)
-
-
-def _expand(value):
     if isinstance(value, str):
         return os.path.expandvars(value)
     if isinstance(value, list):
-        return [_expand(v) for v in value]
+        return [expand_paths(v) for v in value]
     if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
+        return {k: expand_paths(v) for k, v in value.items()}
     return value
 
 
@@ -96,7 +98,7 @@ def stage_commands(recipe: dict, out: Path) -> dict[str, list[str]]:
         table = recipe["clean"]
         inputs = [*table.get("inputs", []), *prepared_files(recipe, out)]
         if not inputs:
-            raise UserError("[clean] needs inputs (or [prepare] line_documents)")
+            raise UserError("[clean] needs inputs (or [prepare] documents)")
         commands["clean"] = ["clean", *inputs, "-o", o("clean"), *options(table, ("inputs",))]
     shards = o("clean/shards")
     if "tokenizer" in recipe:
@@ -125,28 +127,72 @@ def stage_commands(recipe: dict, out: Path) -> dict[str, list[str]]:
     return commands
 
 
+PREPARE_KINDS = ("line_documents", "json_documents")
+
+
+def _prepare_sources(recipe: dict) -> list[tuple[str, Path]]:
+    """(kind, source file) of every `[prepare]` input; a folder of json_documents is its *.json."""
+    table = recipe.get("prepare", {})
+    unknown = sorted(set(table) - set(PREPARE_KINDS))
+    if unknown:
+        raise UserError(f"[prepare] unknown key(s) {', '.join(unknown)}; use {', '.join(PREPARE_KINDS)}")
+    sources = []
+    for kind in PREPARE_KINDS:
+        for name in table.get(kind, []):
+            path = Path(name)
+            files = sorted(path.glob("*.json")) if kind == "json_documents" and path.is_dir() else [path]
+            sources += [(kind, f) for f in files]
+    return sources
+
+
 def prepared_files(recipe: dict, out: Path) -> list[str]:
-    return [str(out / "inputs" / (Path(p).name.split(".")[0] + ".jsonl"))
-            for p in recipe.get("prepare", {}).get("line_documents", [])]
+    return [str(out / "inputs" / (source.name.split(".")[0] + ".jsonl")) for _, source in _prepare_sources(recipe)]
 
 
-def prepare_line_documents(recipe: dict, out: Path) -> None:
-    """Each non-empty line of a .txt file becomes a document (Wikipedia dumps one article per
-    line); the id is the file's stem and the line number, so it is stable."""
-    for source, target in zip(recipe.get("prepare", {}).get("line_documents", []), prepared_files(recipe, out)):
-        if not Path(source).is_file():
+def prepare_documents(recipe: dict, out: Path) -> None:
+    """Rewrite `[prepare]` inputs as JSONL documents for `clean`, ids stable (file stem, number):
+    line_documents  each non-empty line of a .txt file (Wikipedia dumps one article per line);
+    json_documents  the strings of a nested JSON file (the chinese-poetry classics), in order,
+                    eight paragraphs to a document."""
+    for (kind, source), target in zip(_prepare_sources(recipe), prepared_files(recipe, out)):
+        if not source.is_file():
             raise UserError(f"[prepare] no such file: {source}")
         target = Path(target)
         if target.is_file():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        stem, temporary = target.stem, target.with_suffix(".jsonl.tmp")
-        with open(source, encoding="utf-8") as lines, open(temporary, "w", encoding="utf-8") as f:
-            for number, line in enumerate(lines):
-                if line.strip():
-                    f.write(json.dumps({"id": f"{stem}-{number}", "text": line.strip()},
-                                       ensure_ascii=False) + "\n")
+        if kind == "line_documents":
+            with open(source, encoding="utf-8") as lines:
+                texts = [line.strip() for line in lines]
+        else:
+            try:
+                texts = paragraph_groups(json.loads(source.read_text(encoding="utf-8")))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"[prepare] {source}: not JSON: {exc}") from None
+        temporary = target.with_suffix(".jsonl.tmp")
+        with open(temporary, "w", encoding="utf-8") as f:
+            for number, text in enumerate(texts):
+                if text:
+                    f.write(json.dumps({"id": f"{target.stem}-{number}", "text": text}, ensure_ascii=False) + "\n")
         temporary.replace(target)
+
+
+def paragraph_groups(value, size: int = 8) -> list[str]:
+    """Every string longer than eight characters in a nested JSON value, in order, joined in
+    groups of `size` paragraphs into documents."""
+    strings: list[str] = []
+
+    def walk(v):
+        if isinstance(v, str) and len(v) > 8:
+            strings.append(v.strip())
+        elif isinstance(v, list):
+            for item in v:
+                walk(item)
+        elif isinstance(v, dict):
+            for item in v.values():
+                walk(item)
+    walk(value)
+    return ["\n".join(strings[i:i + size]) for i in range(0, len(strings), size)]
 
 
 def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Path:
@@ -158,7 +204,7 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
     state_file = out_dir / STATE
     state = json.loads(state_file.read_text()) if state_file.is_file() else {"done": {}}
     state["recipe"] = str(recipe_path)
-    prepare_line_documents(recipe, out_dir)
+    prepare_documents(recipe, out_dir)
     commands = stage_commands(recipe, out_dir)
     wanted = [s for s in STAGES if s in commands and (not only or s in only)]
     for number, stage in enumerate(wanted, 1):

@@ -34,8 +34,10 @@ def write_results(recipe: dict, recipe_path: Path, out: Path, state: dict) -> Pa
              f"Made by `xiulian recipe run {recipe_path} -o {out}`; every number below is read from "
              "that run's outputs. Stage times on this machine: "
              + ", ".join(f"{s} {v['seconds']:.0f} s" for s, v in done.items() if "seconds" in v) + ".", ""]
+    from .report_behaviour import behaviour_section
+    from .report_pretraining import pretraining_section
     sections = [] if evaluate.get("experiments_only") else [
-        _cleaning, _pretraining, _behaviour, _reward, _dpo, _ppo, _best_of_n]
+        _cleaning, pretraining_section, behaviour_section, _reward, _dpo, _ppo, _best_of_n]
     for section in sections:
         lines += section(recipe, evaluate, out, figures, cmd)
     if evaluate.get("experiments"):
@@ -63,66 +65,21 @@ def _cleaning(recipe, evaluate, out, figures, cmd) -> list[str]:
     for reason, n in removed_by.items():
         step = reason.split(":")[0]
         by_step[step] = by_step.get(step, 0) + n
-    order = ["read"] + [s["use"] for s in manifest["config"]["steps"]]  # unreadable records go first
-    remaining, funnel = counts["read"], [("read", counts["read"])]
-    for step in order + sorted(set(by_step) - set(order)):
+    # Each step named once: the first bar is the records read, then what is left after each step
+    # that removed any (records that could not be read at all are the "unreadable" step).
+    order = ["read"] + [s["use"] for s in manifest["config"]["steps"]]
+    remaining, funnel = counts["read"], [("records read", counts["read"])]
+    for step in dict.fromkeys(order + sorted(set(by_step) - set(order))):
         if by_step.get(step):
             remaining -= by_step[step]
-            funnel.append((step, remaining))
+            funnel.append(("unreadable" if step == "read" else step, remaining))
     plot = figures / "cleaning_funnel.png"
     _bar_chart(plot, funnel, "documents left after each step", "documents")
-    rows = [f"| {step} | {by_step[step]:,} |" for step, _ in funnel[1:]]
+    rows = [f"| {step} | {by_step['read' if step == 'unreadable' else step]:,} |" for step, _ in funnel[1:]]
     return ["### Cleaning: the funnel", "", cmd("clean"), "",
             f"{counts['read']:,} records read, {counts['kept']:,} kept, {counts['removed']:,} removed "
             "(every removal has a step and a reason in `clean/removed/`).", "",
             "| step | removed |", "|---|---|", *rows, "", _figure(plot, "cleaning funnel"), ""]
-
-
-def _pretraining(recipe, evaluate, out, figures, cmd) -> list[str]:
-    metrics = read_metrics(out / "pretrain")
-    if not metrics:
-        return []
-    val = [r for r in metrics if "val_loss" in r]
-    train = [r for r in metrics if "loss" in r]
-    plot = figures / "pretrain_loss.png"
-    shutil.copyfile(out / "pretrain" / "loss.png", plot)
-    tokens = sum(r.get("tokens", 0) for r in train)
-    text = ["### Pretraining", "", cmd("pretrain"), "",
-            f"{train[-1]['step']:,} steps, {tokens:,} tokens (from `metrics.jsonl`; a resumed run "
-            "logs each step once)."]
-    if val:
-        text[-1] += (f" Validation loss {val[0]['val_loss']:.3f} at step {val[0]['step']} → "
-                     f"{val[-1]['val_loss']:.3f} at step {val[-1]['step']} (perplexity "
-                     f"{val[-1]['val_ppl']:.1f}), on documents held out of training.")
-    return [*text, "", _figure(plot, "pretraining loss"), ""]
-
-
-def _behaviour(recipe, evaluate, out, figures, cmd) -> list[str]:
-    prompts_by_language = evaluate.get("prompts", {})
-    if not prompts_by_language or not (out / "pretrain").is_dir():
-        return []
-    from train.eval.turn_taking import behaviour
-    per_language = evaluate.get("per_language", 20)
-    max_new = evaluate.get("max_new_tokens", 64)
-    prompts = evaluation_prompts(evaluate)
-    models = {"base (pretrained)": ("pretrain", False), "SFT": ("sft", True),
-              "SFT, LoRA": ("sft_lora", True), "DPO": ("dpo", True), "PPO": ("ppo", True)}
-    results = {label: behaviour(out / run, prompts, chat, max_new)
-               for label, (run, chat) in models.items() if (out / run / "checkpoint").is_dir()}
-    write_atomic_json(str(out / "behaviour.json"), results)
-    lines = ["### Base vs fine-tuned: does the model answer and stop?", "",
-             f"{len(prompts)} held-out instructions ({', '.join(f'{per_language} {l}' for l in prompts_by_language)}; "
-             f"from {', '.join(f'`{Path(p).name}`' for p in prompts_by_language.values())}, never trained on), "
-             f"greedy, at most {max_new} new tokens. The base model gets the instruction as plain text, the "
-             "others in the chat template. *Ends its turn*: an end token within the limit; *asks questions*: "
-             "half or more of the reply's sentences are questions.", "",
-             "| model | ends its turn | asks questions |", "|---|---|---|"]
-    lines += [f"| {label} | {r['end_rate']:.0%} | {r['question_rate']:.0%} |" for label, r in results.items()]
-    lines += ["", "Transcripts (the first prompt of each language):", ""]
-    for label, r in results.items():
-        for language, (prompt, reply) in r["examples"].items():
-            lines.append(f"- **{label}**, {language}: {quote(prompt, 100)} → {quote(reply, 200)}")
-    return [*lines, ""]
 
 
 def _reward(recipe, evaluate, out, figures, cmd) -> list[str]:
@@ -133,17 +90,30 @@ def _reward(recipe, evaluate, out, figures, cmd) -> list[str]:
     return ["### Reward model", "", cmd("reward"), "",
             f"Held-out pairwise accuracy (chosen scored above rejected; chance 0.5) on {pairs} pairs: "
             + ", ".join(f"{r['val_accuracy']:.3f} at step {r['step']}" for r in val)
-            + f"; final mean margin {val[-1]['val_margin']:.3f}.", ""]
+            + f"; final mean margin {val[-1]['val_margin']:.3f}. " + _above_chance(val[-1]["val_accuracy"], pairs,
+                                                                              "the reward model"), ""]
+
+
+def _above_chance(accuracy: float, pairs: int, who: str) -> str:
+    """The final accuracy's 95% Wilson interval over the held-out pairs, and what it shows."""
+    from train.eval.intervals import proportion_interval, verdict_word
+    interval = proportion_interval(round(accuracy * pairs), pairs)
+    return (f"Final accuracy {interval.mean:.3f} (95% interval over the {pairs} pairs {interval.low:.3f} to "
+            f"{interval.high:.3f}): that {who} ranks held-out pairs better than chance is "
+            f"{verdict_word(interval, 0.5)}.")
 
 
 def _dpo(recipe, evaluate, out, figures, cmd) -> list[str]:
     val = [r for r in read_metrics(out / "dpo") if "val_accuracy" in r]
     if not val:
         return []
+    record = out / "dpo" / "run.json"
+    pairs = json.loads(record.read_text()).get("pairs", {}).get("validation") if record.is_file() else None
     return ["### DPO", "", cmd("dpo"), "",
             "| step | held-out implicit-reward accuracy | margin | chosen | rejected |", "|---|---|---|---|---|",
             *[f"| {r['step']} | {r['val_accuracy']:.3f} | {r['val_margin']:.4f} | {r['val_reward_chosen']:.4f} | "
-              f"{r['val_reward_rejected']:.4f} |" for r in val], ""]
+              f"{r['val_reward_rejected']:.4f} |" for r in val], "",
+            *([_above_chance(val[-1]["val_accuracy"], pairs, "the DPO policy's implicit reward"), ""] if pairs else [])]
 
 
 def _ppo(recipe, evaluate, out, figures, cmd) -> list[str]:
@@ -155,10 +125,19 @@ def _ppo(recipe, evaluate, out, figures, cmd) -> list[str]:
                 {name: [r.get(name) for r in metrics] for name in ("reward", "kl", "gold_reward")
                  if any(name in r for r in metrics)}, "PPO: reward-model score and KL to the start, per rollout")
     first, last = metrics[0], metrics[-1]
+    rollouts = len({r.get("rollout", r["step"]) for r in metrics})
+    if rollouts < 2:
+        why = ("PPO ran a single rollout: its reward and KL are measured on the answers sampled *before* the "
+               "updates on them (KL is 0 by construction), so this run cannot show whether PPO moves the policy; "
+               "it needs more steps than `ppo_epochs` × `minibatches` (one rollout's worth).")
+    else:
+        why = (f"{rollouts} rollouts, each measured on answers sampled before the updates on it, so the first "
+               "rollout's KL is 0 by construction. One number per rollout and no repeat runs: no claim that PPO "
+               "raised the reward is made from these.")
     return ["### PPO", "", cmd("ppo"), "",
             f"Reward-model score {first['reward']:.3f} at step {first['step']} → {last['reward']:.3f} at "
-            f"step {last['step']}; KL to the starting model {first.get('kl', 0):.3f} → {last.get('kl', 0):.3f}.",
-            "", _figure(plot, "PPO reward and KL"), ""]
+            f"step {last['step']}; KL to the starting model {first.get('kl', 0):.3f} → {last.get('kl', 0):.3f}. "
+            + why, "", _figure(plot, "PPO reward and KL"), ""]
 
 
 def _best_of_n(recipe, evaluate, out, figures, cmd) -> list[str]:
@@ -246,8 +225,8 @@ def evaluation_prompts(evaluate: dict, languages: tuple[str, ...] | None = None)
             for prompt in seed_task_prompts(path, evaluate.get("per_language", 20))]
 
 
-def publish(page: Path, target: Path, name: str) -> None:
-    """Put this recipe's page into `target` between its markers, figures beside it."""
+def publish(page: Path, target: Path, name: str, kind: str = "recipe") -> None:
+    """Put this recipe's (or ablation's) page into `target` between its markers, figures beside it."""
     images = target.parent / "img" / "results" / name
     images.mkdir(parents=True, exist_ok=True)
     body = page.read_text(encoding="utf-8")
@@ -255,7 +234,7 @@ def publish(page: Path, target: Path, name: str) -> None:
         if f"](figures/{figure.name})" in body:
             shutil.copyfile(figure, images / figure.name)
     body = body.replace("](figures/", f"](img/results/{name}/")
-    begin, end = f"<!-- recipe:{name} -->", f"<!-- /recipe:{name} -->"
+    begin, end = f"<!-- {kind}:{name} -->", f"<!-- /{kind}:{name} -->"
     block = f"{begin}\n{body}{end}"
     text = target.read_text(encoding="utf-8") if target.is_file() else "# Results\n"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)

@@ -32,13 +32,15 @@ PRESET_TRAIN = {
 
 
 class PretrainStage:
-    """Packed sequences from the token stream; validation on the held-out documents."""
+    """Packed sequences from the token stream; validation on the held-out documents, or on
+    `validation` windows given whole (a held-out text set outside the training data)."""
 
     def __init__(self, data: Prepared, seq_len: int, eos_id: int, seed: int, batch_size: int,
-                 eval_sequences: int):
+                 eval_sequences: int, validation: np.ndarray | None = None):
         self.stream = TokenStream(data, seq_len, eos_id, seed)
         self.batch_size = batch_size
-        self.validation = validation_sequences(data, seq_len, eos_id, eval_sequences)
+        self.validation = (validation if validation is not None
+                           else validation_sequences(data, seq_len, eos_id, eval_sequences))
 
     def next_batches(self, count: int, rank: int, world: int) -> list[dict]:
         sequences = self.stream.next_sequences(count * world * self.batch_size)
@@ -86,10 +88,24 @@ def resolve_config(preset: str, config_path: str | None, overrides: dict,
             "data": asdict(tables["data"])}
 
 
+def heldout_sequences(paths: list[str], tokenizer: Tokenizer, seq_len: int, count: int) -> np.ndarray:
+    """`count` (seq_len + 1)-token windows spread evenly over held-out text (documents joined by
+    end-of-text tokens), so every file of a mixed set (English and Chinese, say) is in the curve."""
+    from train.data.shards import find_files, read_token_stream
+    flat, _ = read_token_stream(find_files(paths), tokenizer, max_tokens=10_000_000)
+    available = (len(flat) - 1) // seq_len
+    if available < 1:
+        raise UserError(f"--heldout: less than {seq_len + 1} tokens of text in {', '.join(paths)}")
+    starts = np.unique(np.linspace(0, available - 1, min(count, available)).astype(np.int64)) * seq_len
+    return np.stack([flat[s:s + seq_len + 1] for s in starts])
+
+
 def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: str = "tiny",
              config_path: str | None = None, overrides: dict | None = None,
-             progress: bool = True) -> dict:
-    """Pretrain (or resume) a model on shards; returns the final step and validation loss."""
+             progress: bool = True, heldout: list[str] | None = None) -> dict:
+    """Pretrain (or resume) a model on shards; returns the final step and validation loss.
+    `heldout`: text files to validate on instead of a split of the shards (the same yardstick for
+    runs on different data; keep them out of the training data, e.g. `clean --holdout-from`)."""
     tokenizer = Tokenizer(tokenizer_dir)
     config = resolve_config(preset, config_path, overrides or {}, tokenizer.vocab_size)
     run = Path(run_dir)
@@ -103,7 +119,7 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
     if dist.is_main:
         run.mkdir(parents=True, exist_ok=True)
         write_run_json(run, {**config, "data_paths": list(data_paths),
-                             "tokenizer": os.path.abspath(tokenizer_dir)})
+                             "tokenizer": os.path.abspath(tokenizer_dir), "heldout": list(heldout or [])})
     train_config = TrainConfig(**config["train"])
     data_config = DataConfig(**config["data"])
     if dist.is_main:
@@ -112,8 +128,11 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
     if not dist.is_main:
         prepared = prepare(data_paths, tokenizer, run / "data", data_config, progress=False)
     model_config = ModelConfig(**config["model"])
+    eval_sequences = train_config.eval_batches * train_config.batch_size
+    validation = (heldout_sequences(heldout, tokenizer, model_config.max_seq_len, eval_sequences)
+                  if heldout else None)
     stage = PretrainStage(prepared, model_config.max_seq_len, tokenizer.eos_id, train_config.seed,
-                          train_config.batch_size, train_config.eval_batches * train_config.batch_size)
+                          train_config.batch_size, eval_sequences, validation)
     torch.manual_seed(train_config.seed)
     model = Transformer(model_config)
     if progress and dist.is_main:
@@ -121,7 +140,9 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
         print(f"pretrain: {model.num_params() / 1e6:.2f} M parameters; "
               f"{report['tokens']:,} tokens in {report['documents'] - report['validation_documents']:,} "
               f"training documents, {report['validation_documents']:,} held out for validation "
-              f"({report['dropped_overlapping_validation']:,} dropped as overlapping them)", flush=True)
+              f"({report['dropped_overlapping_validation']:,} dropped as overlapping them)"
+              + (f"; validating on {len(validation)} windows of {', '.join(heldout)}" if heldout else ""),
+              flush=True)
     trainer = Trainer(model, stage, train_config, run, tokenizer,
                       run_config={"stage": "pretrain", "preset": preset}, progress=progress)
     return trainer.run()
