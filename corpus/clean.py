@@ -21,9 +21,10 @@ from .errors import UserError
 from .executors import make_executor
 from .finalize import finalize, write_atomic_json
 from .corpus_steps import run_corpus_steps
-from .inputs import discover, plan_tasks
+from .inputs import discover
 from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
-from .pipeline import MapTask, pipeline_for
+from .pipeline import pipeline_for
+from .planner import plan_map
 from .readers import ReadOptions
 from .schema import kept_schema
 
@@ -132,32 +133,33 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         if ".tmp-" in stale:
             fs.delete_dir(fs.join(out, TASKS_DIR, stale))
 
-    groups = plan_tasks(files)
-    tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
     # Build the steps here, once: a broken model path fails before any worker starts, and
     # forked workers share the loaded models and indexes.
     pipeline = pipeline_for(config)
+    runner = make_executor(executor, workers, ray_address)
+    tasks = plan_map(files, out, config, read_options, runner)
+    total = f"/{len(tasks)}" if isinstance(tasks, list) else ""  # a stream's pieces: unknown
     bar = tqdm(desc="clean", unit=" rec", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     tasks_done = [0]
 
     def task_done() -> None:
         tasks_done[0] += 1
-        bar.set_postfix_str(f"tasks {tasks_done[0]}/{len(tasks)}")
+        bar.set_postfix_str(f"tasks {tasks_done[0]}{total}")
 
-    runner = make_executor(executor, workers, ray_address)
     try:
         counts = runner.run_map(tasks, bar.update, task_done)
     finally:
         bar.close()
+
     def stage_started(name: str) -> None:
         if progress:
             print(f"clean: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started)
+    run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, stage_started)
     run_info["versions"] = package_versions()
-    manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
-                        run_info)
+    manifest = finalize(out, len(counts), counts, kept_schema(pipeline.score_columns),
+                        shard_bytes, run_info)
     for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))
     for scratch in SCRATCH_DIRS:

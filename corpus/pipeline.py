@@ -19,7 +19,7 @@ from .config import build_steps
 from .document import Document, Unreadable
 from .inputs import InputFile
 from .output_layout import TASKS_DIR
-from .readers import ReadOptions, read_file
+from .readers import ReadOptions, Span, read_file
 from .schema import REMOVED_SCHEMA, kept_row, kept_schema, removed_row
 from .steps import Step
 from .writers import RowWriter
@@ -64,11 +64,18 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class MapTask:
+    """One unit of the map phase (see planner.py): whole files -- small pages grouped, or one
+    file that is not split -- or, with `span` set, one span of the single file in `files`
+    (readers/spans.py: a byte range of lines, row groups, gzip members, or a piece of a stream
+    carried as bytes). A task's output depends on this spec alone, so a failing task can be
+    rerun, or its span cut in two, without touching any other."""
+
     index: int
     files: tuple[InputFile, ...]
     out: str          # the run's output folder (a local path or a URI)
     config: dict      # the resolved config
     read_options: ReadOptions
+    span: Span | None = None
 
     @property
     def folder(self) -> str:
@@ -111,7 +118,7 @@ def run_map_task(task: MapTask, progress=None) -> dict:
     read = 0
     for f in task.files:
         n_before = read
-        for item in read_file(f, task.read_options):
+        for item in read_file(f, task.read_options, task.span):
             read += 1
             if isinstance(item, Unreadable):
                 verdict, text, url = (READ_STEP, item.reason), item.text, item.url

@@ -8,12 +8,13 @@ object-store URI (s3://, gs://; see corpus/fs.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import UserError
 from ..pipeline import MapTask, run_map_task
 
 MAX_RETRIES = 3
+QUEUED_PER_WORKER = 2
 
 
 class RayExecutor:
@@ -33,17 +34,26 @@ class RayExecutor:
                 ray.init(num_cpus=self.workers, **options)
         self._run_task = ray.remote(max_retries=MAX_RETRIES)(run_map_task)
 
-    def run_map(self, tasks: Sequence[MapTask], advance: Callable[[int], None],
+    def run_map(self, tasks: Iterable[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
         ray = self.ray
-        refs = [self._run_task.remote(task) for task in tasks]
-        pending = list(refs)
+        refs, pending = [], []
+        for task in tasks:  # taken as they come, a few per worker unfinished at once
+            while len(pending) >= QUEUED_PER_WORKER * self.workers:
+                pending = self._wait(pending, advance, task_done)
+            refs.append(self._run_task.remote(task))
+            pending.append(refs[-1])
         while pending:
-            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
-            for ref in done:
-                advance(ray.get(ref)["read"])
-                task_done()
+            pending = self._wait(pending, advance, task_done)
         return ray.get(refs)
+
+    def _wait(self, pending: list, advance: Callable[[int], None],
+              task_done: Callable[[], None]) -> list:
+        done, pending = self.ray.wait(pending, num_returns=1, timeout=0.5)
+        for ref in done:
+            advance(self.ray.get(ref)["read"])
+            task_done()
+        return pending
 
     def map(self, fn: Callable, items: Sequence) -> list:
         remote = self.ray.remote(max_retries=MAX_RETRIES)(fn)
