@@ -50,7 +50,7 @@ EDITS_TEXT = {"c4", "pii"}  # steps that change the text later steps judge
 
 
 def documents(paths: list[str]) -> list[Document]:
-    files, _ = discover([str(DATA / p) for p in paths])
+    files, _, _ = discover([str(DATA / p) for p in paths])
     return [d for f in files for d in read_file(f, ReadOptions()) if isinstance(d, Document)]
 
 

@@ -27,6 +27,7 @@ from .pipeline import pipeline_for
 from .planner import plan_map
 from .readers import ReadOptions
 from .schema import kept_schema
+from .writers import MIN_SHARD_BYTES
 
 DEFAULT_SHARD_BYTES = 256 << 20
 VERSIONED = ("xiulian", "pyarrow", "fastwarc", "resiliparse", "trafilatura", "fasttext-wheel",
@@ -94,22 +95,29 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
           progress: bool = True, config: dict | None = None,
           benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
           executor: str = "local", ray_address: str | None = None,
-          holdout_from: list[str] | None = None) -> dict:
+          holdout_from: list[str] | None = None, command: str = "clean") -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
-    decontam step so documents overlapping those test sets are removed.
+    decontam step so documents overlapping those test sets are removed. `command` names the
+    progress bar and messages (`dedup` and `decontam` run through here too).
     """
     if workers < 1:
         raise UserError("--workers must be at least 1")
+    if shard_bytes < MIN_SHARD_BYTES:
+        raise UserError(f"--shard-size must be at least {MIN_SHARD_BYTES // 1024}KB "
+                        f"(got {shard_bytes} bytes): smaller shards hold about one document each")
     config = config if config is not None else load_config(config_path)
     if benchmarks or holdout_from:
         from .decontam import with_benchmarks
         config = with_benchmarks(config, benchmarks or [], benchmark_fields, holdout_from)
-    files, ignored = discover(inputs, source)
+    files, ignored, repeated = discover(inputs, source)
     if ignored and progress:
         print(f"note: skipping {len(ignored)} file(s) of unknown type, e.g. {ignored[0]}",
               file=sys.stderr)
+    if repeated:  # `xiulian dedup A A` would otherwise drop every document as its own duplicate
+        print(f"warning: {len(repeated)} file(s) named more than once, read once: "
+              f"{', '.join(repeated[:3])}{' ...' if len(repeated) > 3 else ''}", file=sys.stderr)
     read_options = ReadOptions(text_field=text_field, max_bytes=config["read"].get(
         "max_bytes", ReadOptions.max_bytes))
     run_info = {
@@ -139,7 +147,12 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     runner = make_executor(executor, workers, ray_address)
     tasks = plan_map(files, out, config, read_options, runner)
     total = f"/{len(tasks)}" if isinstance(tasks, list) else ""  # a stream's pieces: unknown
-    bar = tqdm(desc="clean", unit=" rec", disable=not progress, file=sys.stderr,
+    finished = sum(fs.exists(fs.join(out, TASKS_DIR, name, "counts.json"))
+                   for name in fs.list_names(fs.join(out, TASKS_DIR)))
+    if finished and progress:
+        print(f"{command}: resuming: {finished}{' of ' + total[1:] if total else ''} tasks done",
+              file=sys.stderr)
+    bar = tqdm(desc=command, unit=" rec", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     tasks_done = [0]
 
@@ -154,7 +167,7 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
 
     def stage_started(name: str) -> None:
         if progress:
-            print(f"clean: corpus step {name} ...", file=sys.stderr)
+            print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
     run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, stage_started)
     run_info["versions"] = package_versions()

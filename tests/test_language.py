@@ -76,7 +76,7 @@ def test_pages_in_a_language_not_kept_skip_trafilatura(shared_data, monkeypatch)
     trafilatura = extract.BACKENDS["trafilatura"]
     monkeypatch.setitem(extract.BACKENDS, "trafilatura",
                         lambda *a: calls.append(1) or trafilatura(*a))
-    files, _ = discover([str(shared_data / "web/html/trafilatura_eval")])
+    files, _, _ = discover([str(shared_data / "web/html/trafilatura_eval")])
     pages = [d for f in files[:40] for d in read_file(f, ReadOptions()) if isinstance(d, Document)]
     verdicts, extracted = {}, {}
     for before in (True, False):

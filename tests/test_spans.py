@@ -24,12 +24,12 @@ def small_pieces(monkeypatch):
 
 
 def items(path, span=None):
-    (f,), _ = discover([str(path)])
+    (f,), _, _ = discover([str(path)])
     return [vars(i) for i in read_file(f, ReadOptions(), span)]
 
 
 def planned_items(path, workers=1):
-    files, _ = discover([str(path)])
+    files, _, _ = discover([str(path)])
     tasks = list(plan_map(files, "unused", {}, ReadOptions(), LocalExecutor(workers)))
     return tasks, [vars(i) for t in tasks for i in read_file(t.files[0], ReadOptions(), t.span)]
 
