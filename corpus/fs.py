@@ -206,6 +206,41 @@ def open_input(path: str) -> io.BufferedIOBase:
     return io.BufferedReader(_RemoteFile(*resolve(path)), buffer_size=READ_BUFFER)
 
 
+class _Window(io.RawIOBase):
+    """Bytes [start, end) of a seekable file, as a raw file that ends at `end`."""
+
+    def __init__(self, raw, start: int, end: int):
+        raw.seek(start)
+        self._raw, self._left = raw, end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: self._left]
+        data = self._raw.read(len(view))
+        view[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_range(path: str, start: int, end: int) -> io.BufferedIOBase:
+    """A sequential reader of bytes [start, end) of a file: one task's piece of a big input
+    (one ranged read per MiB on an object store)."""
+    if not is_uri(path):
+        raw = open(path, "rb", buffering=0)
+    else:
+        fs, inner = resolve(path)
+        raw = fs.open_input_file(inner)
+    return io.BufferedReader(_Window(raw, start, end), buffer_size=READ_BUFFER)
+
+
 def parquet_file(path: str) -> pq.ParquetFile:
     if not is_uri(path):
         return pq.ParquetFile(path)

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 from . import fs
 from .config import build_steps
-from .document import Document, Unreadable
+from .document import HTML, Document, Unreadable
+from .html_view import text_view
 from .inputs import InputFile
 from .output_layout import TASKS_DIR
-from .readers import ReadOptions, read_file
+from .readers import ReadOptions, Span, read_file
 from .schema import REMOVED_SCHEMA, kept_row, kept_schema, removed_row
 from .steps import Step
 from .writers import RowWriter
@@ -28,7 +29,13 @@ READ_STEP = "read"
 
 
 class Pipeline:
-    """Run one document through the steps; the first step that objects removes it."""
+    """Run one document through the steps; the first step that objects removes it.
+
+    Steps after a `costly` one (trafilatura extraction) that can `screen` an HTML page from a
+    cheap view of it (the language step) judge it first, right before the costly step, so a
+    page they would remove anyway never pays for it; a page they let through meets them again,
+    in their own place, on the extracted text.
+    """
 
     def __init__(self, steps: list[Step]):
         from .corpus_steps import CorpusStep
@@ -36,6 +43,9 @@ class Pipeline:
         self.corpus_steps = [s for s in steps if isinstance(s, CorpusStep)]
         self.score_columns = sorted({c for s in steps for c in s.score_columns})
         self.errors_reported = 0
+        costly = next((i for i, s in enumerate(self.steps) if getattr(s, "costly", False)), None)
+        self.screen_before = costly
+        self.screens = [s for s in self.steps[costly + 1:] if s.screens] if costly is not None else []
 
     def setup(self) -> None:
         for step in self.steps:
@@ -49,26 +59,53 @@ class Pipeline:
         return {s.name: c for s in self.steps if (c := s.take_counts())}
 
     def run(self, doc: Document) -> tuple[str, str] | None:
-        for step in self.steps:
+        for i, step in enumerate(self.steps):
+            if i == self.screen_before and self.screens and doc.media_type == HTML:
+                if verdict := self._screen(doc):
+                    return verdict
             try:
                 reason = step.apply(doc)
             except Exception as exc:  # one bad document must not end the run: ledger it
-                reason = f"error:{type(exc).__name__}"
-                if self.errors_reported < 3:
-                    self.errors_reported += 1
-                    print(f"warning: step {step.name!r} failed on {doc.id}: {exc!r}", file=sys.stderr)
+                reason = self._error(step, doc, exc)
             if reason:
                 return step.name, reason
         return None
 
+    def _screen(self, doc: Document) -> tuple[str, str] | None:
+        try:
+            view = text_view(doc.text)
+        except Exception:  # the view is only a shortcut: the page goes on to the extractor
+            return None
+        for step in self.screens:
+            try:
+                reason = step.screen(doc, view)
+            except Exception as exc:
+                reason = self._error(step, doc, exc)
+            if reason:
+                return step.name, reason
+        return None
+
+    def _error(self, step: Step, doc: Document, exc: Exception) -> str:
+        if self.errors_reported < 3:
+            self.errors_reported += 1
+            print(f"warning: step {step.name!r} failed on {doc.id}: {exc!r}", file=sys.stderr)
+        return f"error:{type(exc).__name__}"
+
 
 @dataclass(frozen=True)
 class MapTask:
+    """One unit of the map phase (see planner.py): whole files -- small pages grouped, or one
+    file that is not split -- or, with `span` set, one span of the single file in `files`
+    (readers/spans.py: a byte range of lines, row groups, gzip members, or a piece of a stream
+    carried as bytes). A task's output depends on this spec alone, so a failing task can be
+    rerun, or its span cut in two, without touching any other."""
+
     index: int
     files: tuple[InputFile, ...]
     out: str          # the run's output folder (a local path or a URI)
     config: dict      # the resolved config
     read_options: ReadOptions
+    span: Span | None = None
 
     @property
     def folder(self) -> str:
@@ -111,7 +148,7 @@ def run_map_task(task: MapTask, progress=None) -> dict:
     read = 0
     for f in task.files:
         n_before = read
-        for item in read_file(f, task.read_options):
+        for item in read_file(f, task.read_options, task.span):
             read += 1
             if isinstance(item, Unreadable):
                 verdict, text, url = (READ_STEP, item.reason), item.text, item.url

@@ -34,6 +34,15 @@ class Step:
     def apply(self, doc: Document) -> str | None:
         raise NotImplementedError
 
+    #: True when `screen` can judge an HTML page before extraction (see Pipeline).
+    screens: bool = False
+
+    def screen(self, doc: Document, view: str) -> str | None:
+        """A verdict on an HTML page from `view`, its cheap text (html_view.py): a reason to
+        remove it before an expensive extractor runs, or None to let it go on. The pipeline
+        calls it for steps with `screens` set, right before a `costly` step."""
+        return None
+
     # Counters a step keeps for its report (e.g. decontam: documents hit per benchmark). The
     # pipeline collects them per task, the run sums them into manifest["step_counts"], and
     # `write_report` may turn the sum into a file of the step's own.

@@ -13,6 +13,9 @@ from corpus.document import Document
 from corpus.steps import Step, require
 
 LABEL_PREFIX = "__label__"
+# A page's cheap view removes it only when fastText is this sure of a language not kept
+# (below, the extracted text decides; docs/pipeline.md, "Language before extraction").
+SCREEN_MIN_SCORE = 0.5
 
 
 def model_path() -> str:
@@ -55,22 +58,36 @@ class Language(Step):
           English. 0 keeps all.
     max_chars: only the first characters are read (the language of a page rarely changes
           after 10,000 characters, and the model's time grows with the text).
+    before_extract: with `keep` set, an HTML page is first identified on a cheap text view
+          (corpus/html_view.py) right before trafilatura runs, and a page in a language not
+          kept is removed there -- same step, same reason -- without paying for extraction;
+          the others are identified again on their extracted text, here. false: only here,
+          on the extracted text (the order before; docs/pipeline.md has the agreement).
     """
 
     name = "language"
 
-    def __init__(self, *, keep: list[str] = (), min_score: float = 0.65, max_chars: int = 10_000):
+    def __init__(self, *, keep: list[str] = (), min_score: float = 0.65, max_chars: int = 10_000,
+                 before_extract: bool = True):
         require(isinstance(keep, (list, tuple)) and all(isinstance(c, str) and c for c in keep),
                 'keep must be a list of language codes such as ["en", "zh"] (empty: all)')
         require(isinstance(min_score, (int, float)) and not isinstance(min_score, bool)
                 and 0 <= min_score <= 1, "min_score must be a number between 0 and 1")
         require(isinstance(max_chars, int) and not isinstance(max_chars, bool) and max_chars > 0,
                 "max_chars must be an integer > 0")
+        require(isinstance(before_extract, bool), "before_extract must be true or false")
         self.keep = frozenset(keep)
         self.min_score, self.max_chars = float(min_score), max_chars
+        self.screens = before_extract and bool(self.keep)
 
     def setup(self) -> None:
         load_model()
+
+    def screen(self, doc: Document, view: str) -> str | None:
+        language, score = identify(view, self.max_chars)
+        if language is not None and language not in self.keep and score >= SCREEN_MIN_SCORE:
+            return "other_language"
+        return None
 
     def apply(self, doc: Document) -> str | None:
         language, score = identify(doc.text, self.max_chars)

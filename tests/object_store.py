@@ -51,10 +51,10 @@ class S3Server:
                 return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
                     self.log.seek(0)
-                    raise RuntimeError("the S3 server did not start: "
-                                       + self.log.read().decode(errors="replace")[-2000:])
+                    said = self.log.read().decode(errors="replace")[-2000:]
+                    self.stop()
+                    raise RuntimeError(f"the S3 server did not start: {said}")
                 time.sleep(0.1)
 
     def filesystem(self) -> pafs.S3FileSystem:

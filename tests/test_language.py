@@ -57,3 +57,38 @@ def test_low_score_removes_text_in_no_clear_language():
 def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(UserError, match=message):
         build_step({"use": "language", **options})
+
+
+def test_pages_in_a_language_not_kept_skip_trafilatura(shared_data, monkeypatch):
+    """Real pages through the default steps: identified on a cheap view first, a page in a
+    language not kept is removed as language:other_language before trafilatura runs; the
+    keep/drop decisions are those of the old order (extract, then language)."""
+    import copy
+
+    from corpus import extract
+    from corpus.config import build_steps, load_config
+    from corpus.document import Document
+    from corpus.inputs import discover
+    from corpus.pipeline import Pipeline
+    from corpus.readers import ReadOptions, read_file
+
+    calls = []
+    trafilatura = extract.BACKENDS["trafilatura"]
+    monkeypatch.setitem(extract.BACKENDS, "trafilatura",
+                        lambda *a: calls.append(1) or trafilatura(*a))
+    files, _, _ = discover([str(shared_data / "web/html/trafilatura_eval")])
+    pages = [d for f in files[:40] for d in read_file(f, ReadOptions()) if isinstance(d, Document)]
+    verdicts, extracted = {}, {}
+    for before in (True, False):
+        config = load_config(None)
+        next(s for s in config["steps"] if s["use"] == "language")["before_extract"] = before
+        pipeline = Pipeline(build_steps(config))
+        pipeline.setup()
+        calls.clear()
+        verdicts[before] = [pipeline.run(copy.deepcopy(p)) for p in pages]
+        extracted[before] = len(calls)
+    screened = extracted[False] - extracted[True]
+    assert screened >= 10  # this folder is mostly not English or Chinese
+    assert sum((a is None) == (b is None) for a, b in zip(verdicts[True], verdicts[False])) >= 39
+    assert [v for v in verdicts[True] if v and v[0] == "language"].count(
+        ("language", "other_language")) >= screened

@@ -6,7 +6,7 @@ the executor; only `clean` (the map phase) and `CorpusView.map` (the corpus step
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 EXECUTORS = ("local", "ray")
@@ -17,10 +17,12 @@ class Executor(Protocol):
 
     workers: int
 
-    def run_map(self, tasks: Sequence[Any], advance: Callable[[int], None],
+    def run_map(self, tasks: Iterable[Any], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
         """Run every map task (pipeline.MapTask); `advance(n)` as records are read, `task_done()`
-        as each task finishes; returns each task's counts, in task order."""
+        as each task finishes; returns each task's counts, in task order. `tasks` may be an
+        iterator that reads a stream as it goes (planner.py): take them as they come, with only
+        a few per worker unfinished at once, so a stream's pieces never pile up in memory."""
         ...
 
     def map(self, fn: Callable, items: Sequence) -> list:

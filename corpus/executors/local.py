@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..pipeline import MapTask, run_map_task
 
+QUEUED_PER_WORKER = 2
 _counter = None
 
 
@@ -40,9 +41,9 @@ class LocalExecutor:
     def __init__(self, workers: int):
         self.workers = max(1, workers)
 
-    def run_map(self, tasks: Sequence[MapTask], advance: Callable[[int], None],
+    def run_map(self, tasks: Iterable[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
-        if self.workers <= 1 or len(tasks) <= 1:
+        if self.workers <= 1 or (isinstance(tasks, Sequence) and len(tasks) <= 1):
             results = []
             for task in tasks:
                 results.append(run_map_task(task, progress=advance))
@@ -50,24 +51,32 @@ class LocalExecutor:
             return results
         context = mp.get_context("fork")
         counter = context.Value("q", 0)
-        with context.Pool(min(self.workers, len(tasks)), initializer=_init_worker,
-                          initargs=(counter,)) as pool:
-            pending = [pool.apply_async(_run_in_worker, (task,)) for task in tasks]
-            seen, finished = 0, 0
-            while finished < len(pending):
-                time.sleep(0.2)
+        source = iter(tasks)
+        with context.Pool(self.workers, initializer=_init_worker, initargs=(counter,)) as pool:
+            submitted: list = []
+            seen, finished, more = 0, 0, True
+            while more or finished < len(submitted):
+                # Take tasks as they come (a stream's pieces are read meanwhile), keeping a
+                # few per worker queued: workers never wait, memory stays bounded.
+                while more and len(submitted) - finished < QUEUED_PER_WORKER * self.workers:
+                    task = next(source, None)
+                    if task is None:
+                        more = False
+                    else:
+                        submitted.append(pool.apply_async(_run_in_worker, (task,)))
+                time.sleep(0.05)
                 value = counter.value
                 advance(value - seen)
                 seen = value
-                now_finished = sum(r.ready() for r in pending)
-                for r in pending:
+                for r in submitted[finished:]:
                     if r.ready() and not r.successful():
                         r.get()  # raises the task's error here, ending the pool
+                now_finished = sum(r.ready() for r in submitted)
                 for _ in range(now_finished - finished):
                     task_done()
                 finished = now_finished
             advance(counter.value - seen)
-            return [r.get() for r in pending]
+            return [r.get() for r in submitted]
 
     def map(self, fn: Callable, items: Sequence) -> list:
         """fn over items in parallel, results in order (fn must be a module-level function)."""

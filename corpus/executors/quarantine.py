@@ -24,7 +24,11 @@ REASON = "worker_crashed"
 
 def covered_inputs(task: MapTask) -> list[tuple[str, str, str]]:
     """(ledger id, source, path) of each input a task covers: the one place that knows what a
-    task is made of (today whole files, named by their path relative to the input root)."""
+    task is made of -- whole files, named by their path relative to the input root, or one
+    span of a file, named by the file and the span's units (readers/spans.py)."""
+    if task.span is not None:
+        f = task.files[0]
+        return [(f"{f.rel}#{task.span.start}-{task.span.end}", f.source, f.path)]
     return [(f.rel, f.source, f.path) for f in task.files]
 
 

@@ -15,13 +15,14 @@ gs://; see corpus/fs.py) or a shared filesystem.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ..errors import UserError
 from ..pipeline import MapTask, run_map_task
 from .quarantine import quarantine
 
 MAX_RETRIES = 3
+QUEUED_PER_WORKER = 2
 
 
 class RayExecutor:
@@ -44,23 +45,31 @@ class RayExecutor:
         # to blame. A lost node is not (NodeDiedError): that one fails the run, which resumes.
         self._crashes = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError)
 
-    def run_map(self, tasks: Sequence[MapTask], advance: Callable[[int], None],
+    def run_map(self, tasks: Iterable[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
-        ray = self.ray
-        index = {self._run_task.remote(task): i for i, task in enumerate(tasks)}
-        results: list[dict | None] = [None] * len(tasks)
-        pending = list(index)
+        refs, pending, task_of, results = [], [], {}, {}
+        for task in tasks:  # taken as they come, a few per worker unfinished at once
+            while len(pending) >= QUEUED_PER_WORKER * self.workers:
+                pending = self._wait(pending, task_of, results, advance, task_done)
+            refs.append(self._run_task.remote(task))
+            task_of[refs[-1]] = task
+            pending.append(refs[-1])
         while pending:
-            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
-            for ref in done:
-                i = index[ref]
-                try:
-                    results[i] = ray.get(ref)
-                except self._crashes as exc:
-                    results[i] = quarantine(tasks[i], MAX_RETRIES + 1, type(exc).__name__)
-                advance(results[i]["read"])
-                task_done()
-        return results
+            pending = self._wait(pending, task_of, results, advance, task_done)
+        return [results[ref] for ref in refs]
+
+    def _wait(self, pending: list, task_of: dict, results: dict,
+              advance: Callable[[int], None], task_done: Callable[[], None]) -> list:
+        done, pending = self.ray.wait(pending, num_returns=1, timeout=0.5)
+        for ref in done:
+            task = task_of.pop(ref)  # a stream's piece carries its bytes: let them go
+            try:
+                results[ref] = self.ray.get(ref)
+            except self._crashes as exc:
+                results[ref] = quarantine(task, MAX_RETRIES + 1, type(exc).__name__)
+            advance(results[ref]["read"])
+            task_done()
+        return pending
 
     def map(self, fn: Callable, items: Sequence) -> list:
         remote = self.ray.remote(max_retries=MAX_RETRIES)(fn)

@@ -12,6 +12,8 @@ from ..inputs import InputFile
 from .common import ReadOptions
 from .files import read_single_document
 from .records import read_json, read_jsonl, read_parquet
+from . import spans
+from .spans import Span
 from .warc import read_warc
 
 READERS = {
@@ -24,8 +26,12 @@ READERS = {
 }
 
 
-def read_file(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
-    return READERS[f.format](f, options)
+def read_file(f: InputFile, options: ReadOptions, span: Span | None = None
+              ) -> Iterator[Document | Unreadable]:
+    """The records of `f`, or of one span of it (only formats spans.py splits get one)."""
+    if span is None:
+        return READERS[f.format](f, options)
+    return READERS[f.format](f, options, span)
 
 
-__all__ = ["ReadOptions", "read_file"]
+__all__ = ["ReadOptions", "Span", "read_file"]

@@ -20,7 +20,7 @@ class ReadOptions:
     max_bytes: int = 10_000_000   # larger records are skipped as `read:too_large`
 
 
-def stable_id(f: InputFile, position: int) -> str:
+def stable_id(f: InputFile, position: int | str) -> str:
     """An id that depends only on the source label, relative path and record position."""
     return xxhash.xxh3_128_hexdigest(f"{f.source}/{f.rel}#{position}".encode())
 

@@ -5,6 +5,7 @@ and every other field goes to `metadata`.
 """
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from .. import fs
 from ..document import Document, Unreadable
 from ..inputs import InputFile
 from .common import READ_ERRORS, ReadOptions, open_binary, read_error_reason, stable_id
+from .spans import Span
 
 DATE_FIELDS = ("date", "created", "timestamp")
 
@@ -57,11 +59,21 @@ def _from_xiulian_row(record: dict, doc_id: str, text: str, url: str | None, dat
                     license=record.get("license"), scores=scores, metadata=metadata)
 
 
-def read_jsonl(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
-    line_no = 0
+def _lines(f: InputFile, span: Span | None) -> io.BufferedIOBase:
+    if span is None:
+        return open_binary(f)
+    if span.data is not None:  # a piece the parent cut from a compressed stream
+        return io.BytesIO(span.data)
+    return fs.open_range(f.path, span.start, span.end)
+
+
+def read_jsonl(f: InputFile, options: ReadOptions, span: Span | None = None
+               ) -> Iterator[Document | Unreadable]:
+    """One record per line; a span (spans.py) reads its lines only, numbered as in the file."""
+    line_no = span.before if span else 0
     try:
-        with open_binary(f) as fh:
-            for line_no, line in enumerate(fh, 1):
+        with _lines(f, span) as fh:
+            for line_no, line in enumerate(fh, line_no + 1):
                 if not line.strip():
                     continue
                 if len(line) > options.max_bytes:
@@ -83,7 +95,10 @@ def read_jsonl(f: InputFile, options: ReadOptions) -> Iterator[Document | Unread
         yield Unreadable(stable_id(f, line_no + 1), read_error_reason(exc), source=f.source,
                          text=f"{f.rel} after line {line_no}: {exc}")
         return
-    if line_no == 0:
+    if span is not None and span.error:  # the parent's read of the stream broke here
+        reason, detail = span.error
+        yield Unreadable(stable_id(f, line_no + 1), reason, source=f.source, text=detail)
+    elif line_no == 0:
         yield Unreadable(stable_id(f, 0), "empty_file", source=f.source, text=f.rel)
 
 
@@ -130,11 +145,14 @@ def read_json(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreada
                          text=f"{f.rel} after record {position}: {exc}")
 
 
-def read_parquet(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
-    position = 0
+def read_parquet(f: InputFile, options: ReadOptions, span: Span | None = None
+                 ) -> Iterator[Document | Unreadable]:
+    """All rows, or a span's row groups (positions counted from the file's first row)."""
+    position = span.before if span else 0
+    groups = list(range(span.start, span.end)) if span else None
     try:
         parquet = fs.parquet_file(f.path)
-        for batch in parquet.iter_batches(batch_size=1024):
+        for batch in parquet.iter_batches(batch_size=1024, row_groups=groups):
             for record in batch.to_pylist():
                 position += 1
                 yield record_to_document(record, f, position, options)

@@ -20,6 +20,7 @@ from ..charset import Undecodable, decode
 from ..document import HTML, PLAIN, Document, Unreadable
 from ..inputs import InputFile, split_name
 from .common import ReadOptions, gzip_reader, stable_id
+from .spans import Span
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # HTTP headers that carry consent and licence signals (W3C TDMRep, robots, Link rel=license);
@@ -63,9 +64,10 @@ class _GzipUntilBroken(io.RawIOBase):
         super().close()
 
 
-def _record_to_document(record, f: InputFile, options: ReadOptions) -> Document | Unreadable:
+def _record_to_document(record, f: InputFile, options: ReadOptions, start: int
+                        ) -> Document | Unreadable:
     headers = record.headers
-    record_id = (record.record_id or "").strip("<>") or stable_id(f, record.stream_pos)
+    record_id = (record.record_id or "").strip("<>") or stable_id(f, _position(start, record.stream_pos))
     url = (headers.get("WARC-Target-URI") or "").strip("<>") or None  # WARC/1.0 writers bracket it
     date = headers.get("WARC-Date")
     body = record.reader.read(options.max_bytes + 1)
@@ -95,12 +97,22 @@ def _record_to_document(record, f: InputFile, options: ReadOptions) -> Document 
                     metadata=metadata)
 
 
-def read_warc(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
+def _position(start: int, position: int) -> int | str:
+    """A record's position for ids made from it: a span's records count from the span's first
+    member (the uncompressed offset before it is unknown); the whole file's, as always."""
+    return position if start == 0 else f"{start}+{position}"
+
+
+def read_warc(f: InputFile, options: ReadOptions, span: Span | None = None
+              ) -> Iterator[Document | Unreadable]:
+    """Every response and conversion record, or those of a span of gzip members (spans.py)."""
     if f.size == 0:
         yield Unreadable(stable_id(f, 0), "empty_file", source=f.source, text=f.rel)
         return
     gzipped = split_name(fs.name(f.path))[2] == ".gz"
-    raw = fs.open_input(f.path)  # FastWARC takes any binary file that can tell() its position
+    start = span.start if span else 0
+    # FastWARC takes any binary file that can tell() its position
+    raw = fs.open_range(f.path, span.start, span.end) if span else fs.open_input(f.path)
     stream = _GzipUntilBroken(raw) if gzipped else raw
     records = 0
     pending: Document | Unreadable | None = None  # held back one step: the last may be cut off
@@ -110,7 +122,7 @@ def read_warc(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreada
             records += 1
             if pending is not None:
                 yield pending
-            pending = _record_to_document(record, f, options)
+            pending = _record_to_document(record, f, options, start)
     except (GeneratorExit, KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # OSError from FastWARC, or a Rust panic (a BaseException)
@@ -128,5 +140,5 @@ def read_warc(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreada
                                  text=f"{f.rel}: cut off inside this record")
         yield pending
     if corrupt or (broken and pending is None):
-        yield Unreadable(stable_id(f, records), corrupt or broken, source=f.source,
-                         text=f"{f.rel}: unreadable after {records} records")
+        yield Unreadable(stable_id(f, _position(start, records)), corrupt or broken,
+                         source=f.source, text=f"{f.rel}: unreadable after {records} records")
