@@ -41,11 +41,10 @@ def cjk_share(text: str, sample: int = 5000) -> float:
     return cjk_count(head) / letters if letters else 0.0
 
 
-def weighted_length(text: str) -> int:
-    """Characters, a CJK character counting CJK_CHAR_WEIGHT: the length of the same content
-    written in a spaced script. 200 means about 35 English words, or about 67 Chinese characters
-    (two sentences)."""
-    return len(text) + (CJK_CHAR_WEIGHT - 1) * cjk_count(text)
+def weighted_length(text: str, cjk_weight: int = CJK_CHAR_WEIGHT) -> int:
+    """Characters, a CJK character counting `cjk_weight`: about the length of the same content
+    in a spaced script. 200 is about 35 English words, or 67 Chinese characters (two sentences)."""
+    return len(text) + (cjk_weight - 1) * cjk_count(text)
 
 
 def ends_with_terminal_mark(line: str) -> bool:
