@@ -9,8 +9,9 @@ density extractor's when the main one found nothing, too little, or the wrong pa
    the two picked the wrong part of the page (trafilatura takes the whole page when the article
    is a two-line news flash); the text with more of its characters in sentences wins.
 3. Fallback. If the text is still shorter than `fallback_chars` (weighted by script) and the
-   density extractor finds at least twice as much, its text is used: forum and blog pages
-   where trafilatura returns nothing or a caption. The density pass costs about a fifth of
+   density extractor finds at least twice as much, or the density text is four times longer
+   and more of it is sentences, the density text is used: forum and blog pages where
+   trafilatura returns nothing, a caption or a profile box. The density pass costs about a fifth of
    trafilatura's time, and on pages trafilatura handles well it is not run at all.
 
 Each result names its extractor, so a user can audit a run: "trafilatura", "trafilatura+density"
@@ -92,8 +93,14 @@ def choose(html: str, main_text: str, backend: str, scope: str = "cjk",
             text, extractor = pruned, (backend if pruned is main_text else f"{backend}+density")
         elif density.prose_share(page.text.split("\n")) > density.prose_share(main_text.split("\n")):
             text, extractor = page.text, "density"
-    if weighted_length(text) < fallback_chars and len(page.text) >= 2 * max(len(text), 1):
-        text, extractor = page.text, "density"
+    found = page.text
+    too_little = weighted_length(text) < fallback_chars and len(found) >= 2 * max(len(text), 1)
+    # trafilatura kept a corner of the container (a WeChat profile box, a caption) and missed
+    # the article: the density text is four times longer and more of it is sentences.
+    missed = (len(found) >= 4 * max(len(text), 1)
+              and density.prose_share(found.split("\n")) > density.prose_share(text.split("\n")))
+    if too_little or missed:
+        text, extractor = found, "density"
     return text, extractor
 
 
