@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import fs
+from .executors.base import Executor
+from .output_layout import GLOBAL_DIR
 from .pipeline import task_folder
 from .steps import Step
 
@@ -39,7 +41,7 @@ class CorpusStep(Step):
 
 
 def stage_folders(out: str) -> list[str]:
-    root = fs.join(out, "global")
+    root = fs.join(out, GLOBAL_DIR)
     return [fs.join(root, d) for d in fs.list_names(root)
             if not d.endswith(".work") and fs.exists(fs.join(root, d, "done.json"))]
 
@@ -82,7 +84,7 @@ def iter_kept(out: str, task: int, stages: Sequence[str], columns: Sequence[str]
 class CorpusView:
     """What a corpus step sees: the kept rows of every task, a scratch folder, a worker pool."""
 
-    def __init__(self, out: str, n_tasks: int, stage_dir: str, executor):
+    def __init__(self, out: str, n_tasks: int, stage_dir: str, executor: Executor):
         self.out, self.n_tasks, self.stage_dir = out, n_tasks, stage_dir
         self.executor = executor
         self._stages = stage_folders(out)
@@ -110,11 +112,11 @@ class CorpusView:
                     pq.write_table(table, f)
 
 
-def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor,
+def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor: Executor,
                      progress: Callable[[str], None] = lambda name: None) -> None:
     """Run each corpus step as a stage; finished stages (after a crash) are skipped."""
     for index, step in enumerate(steps):
-        final = fs.join(out, "global", f"{index:02d}-{step.name}")
+        final = fs.join(out, GLOBAL_DIR, f"{index:02d}-{step.name}")
         if fs.exists(fs.join(final, "done.json")):
             continue
         progress(step.name)

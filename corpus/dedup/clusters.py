@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import fs
+from ..output_layout import CLUSTERS_REPORT, DEDUP_DIR
 from .stages import save_table
 
 CLUSTERS_SCHEMA = pa.schema([
@@ -89,7 +90,7 @@ def _write_report(out: str, step: str, survivors: np.ndarray, member_ids: list[s
         "survivor": [survivor_ids[s] for s in ordered],
         "members": [[survivor_ids[s], *groups[s]] for s in ordered],
     }, CLUSTERS_SCHEMA)
-    path = fs.join(out, "dedup", "clusters.parquet")
+    path = fs.join(out, DEDUP_DIR, CLUSTERS_REPORT)
     if fs.exists(path):
         earlier = fs.read_parquet(path)
         earlier = earlier.filter(pc.not_equal(earlier["step"], step))
