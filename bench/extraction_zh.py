@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import command, machine_line, versions, write_section  # noqa: E402
+from benchdocs import command, machine_line, publish, versions  # noqa: E402
 
 from corpus.charset import decode  # noqa: E402
 from corpus.document import HTML, Document  # noqa: E402
@@ -134,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = quality()
     n_pages, timing = speed(args.repeats)
     section = report(rows, n_pages, timing, argv)
-    print(section)
-    if not args.no_docs:
-        write_section(SECTION, section)
+    publish(SECTION, section, not args.no_docs)
     return 0
 
 
