@@ -85,7 +85,10 @@ def choose(html: str, main_text: str, backend: str, scope: str = "cjk",
     short = weighted_length(main_text) < fallback_chars
     if not (pruning or short):
         return main_text, backend
-    page = density.analyse(html)
+    try:
+        page = density.analyse(html)
+    except RecursionError:  # nesting deeper than Python's stack: keep what the backend found
+        return main_text, backend
     text, extractor = main_text, backend
     if pruning and main_text:
         pruned, share = prune(main_text, page)
