@@ -82,7 +82,7 @@ def quality() -> list[dict]:
 def all_web_pages() -> list[tuple[str, str | None]]:
     from corpus.inputs import discover
     from corpus.readers import ReadOptions, read_file
-    files, _ = discover([str(DATA / "web" / "warc"), str(DATA / "web" / "html")])
+    files = discover([str(DATA / "web" / "warc"), str(DATA / "web" / "html")])[0]
     return [(d.text, d.url) for f in files for d in read_file(f, ReadOptions())
             if isinstance(d, Document) and d.media_type == HTML]
 
