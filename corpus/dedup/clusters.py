@@ -2,7 +2,7 @@
 OUT/dedup/clusters.parquet report. Shared by exact and near-duplicate dedup.
 
 Documents are numbered globally in input order (task order, then row); each step's first
-sub-stage stores, per task, the kept row number and id of every document it numbered.
+phase stores, per task, the kept row number and id of every document it numbered.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from .. import fs
 from ..output_layout import CLUSTERS_REPORT, DEDUP_DIR
-from .stages import save_table
+from .scratch_files import save_table
 
 CLUSTERS_SCHEMA = pa.schema([
     ("step", pa.string()), ("cluster", pa.int64()), ("size", pa.int64()),
@@ -20,20 +20,20 @@ CLUSTERS_SCHEMA = pa.schema([
 ])
 
 
-def docs_path(stage_dir: str, task: int) -> str:
-    return fs.join(stage_dir, "docs", f"{task:05d}.parquet")
+def docs_path(step_dir: str, task: int) -> str:
+    return fs.join(step_dir, "docs", f"{task:05d}.parquet")
 
 
-def save_docs(stage_dir: str, task: int, rows: list[int], ids: list[str]) -> None:
-    save_table(docs_path(stage_dir, task),
+def save_docs(step_dir: str, task: int, rows: list[int], ids: list[str]) -> None:
+    save_table(docs_path(step_dir, task),
                pa.table({"row": pa.array(rows, pa.int64()), "id": pa.array(ids, pa.string())}))
 
 
 class DocTable:
     """Global document number -> (task, kept row, id), loading a task's table when needed."""
 
-    def __init__(self, stage_dir: str, offsets: np.ndarray):
-        self.stage_dir, self.offsets = stage_dir, offsets
+    def __init__(self, step_dir: str, offsets: np.ndarray):
+        self.step_dir, self.offsets = step_dir, offsets
         self._tables: dict[int, pa.Table] = {}
 
     def task_of(self, docs: np.ndarray) -> np.ndarray:
@@ -41,7 +41,7 @@ class DocTable:
 
     def table(self, task: int) -> pa.Table:
         if task not in self._tables:
-            self._tables = {task: fs.read_parquet(docs_path(self.stage_dir, task))}  # one at a time
+            self._tables = {task: fs.read_parquet(docs_path(self.step_dir, task))}  # one at a time
         return self._tables[task]
 
     def ids(self, docs: np.ndarray) -> list[str]:
@@ -60,7 +60,7 @@ class DocTable:
 
 def apply(corpus, step: str, members: np.ndarray, survivors: np.ndarray, offsets: np.ndarray) -> int:
     """Drop every member as `duplicate_of:<survivor id>` and report the clusters; returns drops."""
-    docs = DocTable(corpus.stage_dir, offsets)
+    docs = DocTable(corpus.step_dir, offsets)
     order = np.lexsort((members, survivors))
     members, survivors = members[order], survivors[order]
     survivor_ids = dict(zip(np.unique(survivors).tolist(), docs.ids(np.unique(survivors))))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import xxhash
 
 from corpus.errors import UserError
+from corpus.output_layout import SHARDS_DIR
 
 TEXT_SUFFIXES = (".parquet", ".jsonl", ".txt")
 
@@ -33,7 +34,7 @@ def find_files(paths: list[str]) -> list[str]:
     found: list[str] = []
     for path in paths:
         if os.path.isdir(path):
-            inner = os.path.join(path, "shards")
+            inner = os.path.join(path, SHARDS_DIR)
             root = inner if os.path.isdir(inner) else path
             files = [f for suffix in TEXT_SUFFIXES
                      for f in glob.glob(os.path.join(root, "**", "*" + suffix), recursive=True)]

@@ -34,9 +34,9 @@ import json
 import os
 import shlex
 import time
-import tomllib
 from pathlib import Path
 
+from corpus.config import read_toml
 from corpus.errors import UserError
 from corpus.finalize import write_atomic_json
 
@@ -49,10 +49,7 @@ def load_recipe(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such recipe: {path}")
-    try:
-        recipe = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    recipe = read_toml(path)
     base = recipe.get("recipe", {}).get("base")
     if base:  # another recipe's stages, this one's tables replacing them whole
         recipe = {**load_recipe(base), **recipe}

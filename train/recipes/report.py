@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from corpus.finalize import write_atomic_json
+from corpus.output_layout import MANIFEST_FILE
 from train.core.plots import read_metrics
 
 
@@ -53,7 +54,7 @@ def _figure(path: Path, alt: str) -> str:
 
 
 def _cleaning(recipe, evaluate, out, figures, cmd) -> list[str]:
-    manifest_file = out / "clean" / "manifest.json"
+    manifest_file = out / "clean" / MANIFEST_FILE
     if not manifest_file.is_file():
         return []
     manifest = json.loads(manifest_file.read_text())

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from corpus.errors import UserError
+from train.core.config import TrainConfig, resolve_tables, write_run_json
 from train.core.distributed import Distributed
-from train.core.loop import TrainConfig, Trainer
+from train.core.loop import Trainer
 from train.data.token_shards import DataConfig, Prepared, TokenStream, prepare, validation_sequences
 from train.model.tokenizer import Tokenizer
 from train.model.transformer import PRESETS, ModelConfig, Transformer
@@ -78,32 +78,12 @@ def resolve_config(preset: str, config_path: str | None, overrides: dict,
     """{model, train, data} from the preset, the TOML file and the flags, in that order."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    model = dict(PRESETS[preset])
-    train = dict(PRESET_TRAIN[preset])
-    data: dict = {}
-    if config_path:
-        try:
-            with open(config_path, "rb") as f:
-                file = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UserError(f"cannot read config {config_path}: {exc}") from None
-        unknown = sorted(set(file) - {"model", "train", "data"})
-        if unknown:
-            raise UserError(f"{config_path}: unknown section(s) {', '.join(unknown)}; "
-                            "use [model], [train] and [data]")
-        model.update(file.get("model", {}))
-        train.update(file.get("train", {}))
-        data.update(file.get("data", {}))
-    train.update({k: v for k, v in overrides.items() if v is not None})
-    model["vocab_size"] = 64 * -(-vocab_size // 64)  # padded to a multiple of 64 for fast matmuls
-    try:
-        model_config = ModelConfig(**model)
-        data_config = DataConfig(**data)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"bad [model] or [data] config: {exc}") from None
-    train_config = TrainConfig.from_dict(train)
-    return {"preset": preset, "model": model_config.to_dict(), "train": asdict(train_config),
-            "data": asdict(data_config)}
+    tables = resolve_tables(config_path, {"model": ModelConfig, "train": TrainConfig, "data": DataConfig},
+                            flags={"train": overrides},
+                            defaults={"model": PRESETS[preset], "train": PRESET_TRAIN[preset]})
+    model = replace(tables["model"], vocab_size=64 * -(-vocab_size // 64))  # padded for fast matmuls
+    return {"preset": preset, "model": model.to_dict(), "train": asdict(tables["train"]),
+            "data": asdict(tables["data"])}
 
 
 def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: str = "tiny",
@@ -122,8 +102,8 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
     dist = Distributed.from_env()
     if dist.is_main:
         run.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps({**config, "data_paths": list(data_paths),
-                                     "tokenizer": os.path.abspath(tokenizer_dir)}, indent=2) + "\n")
+        write_run_json(run, {**config, "data_paths": list(data_paths),
+                             "tokenizer": os.path.abspath(tokenizer_dir)})
     train_config = TrainConfig(**config["train"])
     data_config = DataConfig(**config["data"])
     if dist.is_main:
