@@ -42,6 +42,13 @@ def write_section(title: str, section: str, path: Path | None = None) -> None:
     path.write_text(text.rstrip() + "\n", encoding="utf-8")
 
 
+def publish(title: str, section: str, write: bool = True) -> None:
+    """Print a benchmark's section and, unless told not to (--no-docs), put it in the docs."""
+    print(section)
+    if write:
+        write_section(title, section)
+
+
 def write_preamble(preamble: str, path: Path | None = None) -> None:
     """Replace what stands between the page title and its first `## ` section."""
     path = Path(path) if path is not None else docs_path()

@@ -35,7 +35,7 @@ SECTION = "## Decontamination"
 
 from corpus.decontam import Decontaminate  # noqa: E402
 from corpus.document import Document  # noqa: E402
-from benchdocs import command, git_commit, machine_line, versions, write_section  # noqa: E402
+from benchdocs import command, git_commit, machine_line, publish, versions  # noqa: E402
 
 
 def corpora() -> dict[str, list[str]]:
@@ -168,9 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args.repeats)
     after = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
     section = report(results, (before, after), argv)
-    print(section)
-    if not args.no_docs:
-        write_section(SECTION, section)
+    publish(SECTION, section, not args.no_docs)
     return 0
 
 

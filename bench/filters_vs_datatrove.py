@@ -35,7 +35,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from benchdocs import machine_line, package_versions, write_section  # noqa: E402
+from benchdocs import machine_line, package_versions, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path("/work/shared/data")
@@ -282,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         ours = xiulian_side(variant, repeats)
         results[variant] = (ours, theirs)
     section = report(results, args.repeats, len(docs), Counter(s for s, _ in docs))
-    print(section)
-    if not args.no_docs:
-        write_section(SECTION, section)
+    publish(SECTION, section, not args.no_docs)
     return 0
 
 

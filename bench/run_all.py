@@ -31,6 +31,7 @@ SMOKE_DOCS = "/tmp/bench-smoke.md"
 # (name, section, script and arguments as documented, small arguments for --smoke, usual minutes)
 BENCHMARKS = [
     ("extraction", "Extraction quality", ["extraction_quality.py"], ["--workers", "1"], 1),
+    ("extraction_zh", "Chinese extraction", ["extraction_zh.py"], ["--repeats", "1"], 2),
     ("pipeline", "Pipeline throughput vs datatrove", ["pipeline_vs_datatrove.py", "--retries", "2"],
      ["--quick", "--write-docs", "--workers", "1", "--wait-idle", "0", "--retries", "0"], 10),
     ("decontam", "Decontamination", ["decontam.py"], ["--repeats", "1"], 1),

@@ -31,6 +31,7 @@ XIULIAN = Path(sys.executable).parent / "xiulian"
 SECTION = "## Classifiers"
 DAVIDSON = ["--text-field", "tweet", "--label-field", "class", "--positive", "0", "--positive", "1"]
 COLD = ["--text-field", "TEXT", "--label-field", "label", "--positive", "1"]
+TOXICN = ["--text-field", "content", "--label-field", "toxic", "--positive", "1"]
 
 
 def split_davidson(work: Path) -> tuple[Path, Path]:
@@ -96,6 +97,17 @@ def measure(work: Path) -> list[dict]:
         rows.append({"model": f"{small.name} (quantised)", "on": label, **cli("classifier", "eval", small,
                      test, *fields)[0], "size": small.stat().st_size, "train_s": seconds})
         print(f"{name}: {label} F1 {rows[-3]['f1']:.4f}", flush=True)
+    toxicn = DATA / "toxicity/toxicn_test.json"  # ToxiCN: labelled apart from COLD; never trained on
+    rows.append({"model": "tox_zh.bin", "on": "**ToxiCN test** (cross-dataset)", "bold": True,
+                 **cli("classifier", "eval", work / "tox_zh.bin", toxicn, *TOXICN)[0]})
+    rows_model = work / "tox_zh_rows.bin"
+    _, seconds = cli("classifier", "train", DATA / "toxicity/cold_train.csv", *COLD, "--lexicon-rows",
+                     "-o", rows_model)
+    for on, data, fields in (("COLD dev", DATA / "toxicity/cold_dev.csv", COLD),
+                             ("ToxiCN test (cross-dataset)", toxicn, TOXICN)):
+        rows.append({"model": "tox_zh_rows.bin (`--lexicon-rows`)", "on": on,
+                     **cli("classifier", "eval", rows_model, data, *fields)[0]})
+    rows[-2]["train_s"] = seconds
     return rows
 
 
@@ -128,11 +140,26 @@ def report(rows: list[dict], speed: dict, argv: list[str]) -> str:
         "xiulian classifier train davidson_train.csv " + " ".join(DAVIDSON) + " -o tox_en.bin",
         "xiulian classifier eval tox_en.bin davidson_test.csv " + " ".join(DAVIDSON) + " --json",
         "```", "",
-        "COLD (Deng et al. 2022; the official dev split, never used for tuning):", "",
+        "COLD (Deng et al. 2022; the official dev split, never used for tuning) and, for how the "
+        "model generalises, ToxiCN's test split (Lu et al. 2023: Zhihu and Tieba posts labelled by "
+        "other authors; never trained or tuned on):", "",
         "```",
         "xiulian classifier train ../shared/data/toxicity/cold_train.csv " + " ".join(COLD) + " -o tox_zh.bin",
         "xiulian classifier eval tox_zh.bin ../shared/data/toxicity/cold_dev.csv " + " ".join(COLD) + " --json",
+        "xiulian classifier eval tox_zh.bin ../shared/data/toxicity/toxicn_test.json " + " ".join(TOXICN) + " --json",
         "```", "", *table, "",
+        "Chinese models get the built-in word lists as features (`filters/lexicon_features.py`: "
+        "`badwords_zh` and `offensive_zh`, a token per category found); `--lexicon-rows` also trains "
+        "on the offensive words as positive rows. Before the lists, the same command scored COLD dev "
+        "0.9026 and ToxiCN 0.5601 (precision 0.742, recall 0.450). ToxiCN is 52.8% toxic, so calling "
+        "every post toxic scores F1 0.691 there: its F1 says little, and the target of 0.70 is "
+        "**not met**. What was tried on COLD alone (thresholds from its 10% holdout; ToxiCN read only "
+        "for the final number; cross-topic = train on two of COLD's topics, test on the third): "
+        "unigrams instead of bigrams (ToxiCN 0.614, COLD dev 0.898), character 2/3-grams as tokens "
+        "(0.58-0.61), characters or jieba words alone (0.58-0.60), fewer epochs or a lower rate "
+        "(0.56-0.58, dev below 0.90), bagging over leave-one-topic-out models (0.615), and a lower "
+        "threshold (ToxiCN 0.67 at 0.1, but COLD dev 0.865). A bag of n-grams learns COLD's "
+        "vocabulary; ToxiCN's missed posts are coded slurs and implicit stereotypes.", "",
         "Train time = wall clock of the whole `train` command (reading, jieba, training, holdout scoring, "
         f"quantising). COLD dev F1 {cold_f1:.4f} {'clears' if cold_f1 >= 0.90 else 'misses'} the 0.90 "
         "target; it sits at what a bag-of-n-grams model gets from this data (5-fold CV on cold_train: "

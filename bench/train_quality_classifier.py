@@ -45,7 +45,7 @@ from corpus.config import resolve  # noqa: E402
 from filters.classifier_data import Example  # noqa: E402
 from filters.fasttext_model import Tokenizer, TrainParams, best_threshold, fit, metrics  # noqa: E402
 from filters.language import identify  # noqa: E402
-from benchdocs import command, machine_line, versions, write_section  # noqa: E402
+from benchdocs import command, machine_line, publish, versions  # noqa: E402
 from toxicity_classifiers import step_speed  # noqa: E402
 
 SECTION = "## Quality classifier"
@@ -251,9 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     speed = step_speed(QualityClassifier(model=args.output), c4, "en")[0]
     section = report({**classifier.info, "threshold": threshold}, (len(train), len(test)), seconds,
                      unseen, speed, argv)
-    print(section)
-    if not args.no_docs:
-        write_section(SECTION, section)
+    publish(SECTION, section, not args.no_docs)
     return 0
 
 

@@ -11,7 +11,9 @@ from corpus.errors import UserError
 TRAIN_EXAMPLE = ("xiulian classifier train labeled.csv --text-field tweet --label-field class "
                  "--positive 0 --positive 1 -o toxic_en.bin\n"
                  "  xiulian classifier train cold_train.csv --text-field TEXT --label-field label "
-                 "--positive 1 -o toxic_zh.ftz --lang zh")
+                 "--positive 1 -o toxic_zh.ftz --lang zh\n"
+                 "  xiulian classifier train cold_train.csv more.jsonl --text-field TEXT "
+                 "--text-field content --label-field label --label-field toxic -o toxic_zh.bin")
 EVAL_EXAMPLE = ("xiulian classifier eval toxic_en.bin test.csv --text-field tweet "
                 "--label-field class --positive 0 --positive 1 --json")
 
@@ -28,8 +30,12 @@ def add_parser(sub, command) -> None:
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text-field", default="text", help="column/field holding the text")
-    p.add_argument("--label-field", default="label", help="column/field holding the label")
+    p.add_argument("--text-field", action="append", metavar="NAME",
+                   help="column/field holding the text (default: text); with several files, "
+                        "once for all or once per file, in order")
+    p.add_argument("--label-field", action="append", metavar="NAME",
+                   help="column/field holding the label (default: label); once for all files "
+                        "or once per file")
     p.add_argument("--positive", action="append", metavar="V",
                    help="label value(s) that count as positive, repeatable (default: 1); "
                         "every other value is negative")
@@ -39,7 +45,9 @@ def _add_train(actions, command) -> None:
     p = command(actions, "train", "Train a binary fastText classifier on labelled CSV, JSONL or "
                 "Parquet; print precision/recall/F1 on a hashed holdout; save MODEL and "
                 "MODEL.json (how it tokenises, its threshold, its holdout scores).", TRAIN_EXAMPLE)
-    p.add_argument("data", metavar="DATA", help=".csv/.tsv (UTF-8, BOM ok), .jsonl or .parquet")
+    p.add_argument("data", metavar="DATA", nargs="+",
+                   help=".csv/.tsv (UTF-8, BOM ok), .jsonl or .parquet; several files train one "
+                        "model on all their rows (the holdout is drawn from each alike)")
     _add_data_options(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file; a name ending in .ftz saves a quantised (smaller) model")
@@ -51,6 +59,10 @@ def _add_train(actions, command) -> None:
     p.add_argument("--word-ngrams", type=int, help="token n-grams (default: en 1, zh 2)")
     p.add_argument("--threshold", type=float,
                    help="decision threshold saved with the model (default: F1-best on the holdout)")
+    p.add_argument("--lexicon-rows", action="store_true",
+                   help="toxicity models: add the built-in offensive words (filters/lists/"
+                        "offensive_zh.txt) as positive rows; Chinese models always get the "
+                        "built-in lists as features")
     p.add_argument("--holdout-percent", type=int, default=10,
                    help="share of rows (by hash of the text) held out for evaluation")
     p.add_argument("--seed", type=int, default=0, help="fastText's random seed")
@@ -84,7 +96,8 @@ def run_train(args) -> int:
     out_dir = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(out_dir):
         raise UserError(f"output folder does not exist: {out_dir}")
-    examples = load_examples(args.data, args.text_field, args.label_field, args.positive or ["1"])
+    examples = [e for path, text_field, label_field in _files_and_fields(args)
+                for e in load_examples(path, text_field, label_field, args.positive or ["1"])]
     lang = guess_language(examples) if args.lang == "auto" else args.lang
     params = TrainParams.for_language(lang, epoch=args.epochs, lr=args.lr, dim=args.dim,
                                       word_ngrams=args.word_ngrams, seed=args.seed,
@@ -93,12 +106,13 @@ def run_train(args) -> int:
           f"language {lang}, holdout {args.holdout_percent}%", file=sys.stderr)
     classifier, report = train(examples, lang=lang, params=params, threshold=args.threshold,
                                holdout_percent=args.holdout_percent,
-                               quantize=args.output.lower().endswith(".ftz"))
+                               quantize=args.output.lower().endswith(".ftz"),
+                               lexicon_rows=args.lexicon_rows)
     classifier.save(args.output)
     if args.json:
         print(json.dumps({**report, "model": args.output}, sort_keys=True))
     else:
-        _print_report(f"holdout ({args.holdout_percent}% of {args.data})", report)
+        _print_report(f"holdout ({args.holdout_percent}% of {', '.join(args.data)})", report)
         print(f"saved {args.output} ({os.path.getsize(args.output) / 2**20:.1f} MiB) "
               f"and {args.output}.json")
     return 0
@@ -109,13 +123,30 @@ def run_eval(args) -> int:
     from .fasttext_model import evaluate, load_classifier
     _check_threshold(args.threshold)
     classifier = load_classifier(args.model)
-    examples = load_examples(args.data, args.text_field, args.label_field, args.positive or ["1"])
+    [(path, text_field, label_field)] = _files_and_fields(args)
+    examples = load_examples(path, text_field, label_field, args.positive or ["1"])
     report = evaluate(classifier, examples, args.threshold)
     if args.json:
         print(json.dumps(report, sort_keys=True))
     else:
         _print_report(args.data, report)
     return 0
+
+
+def _files_and_fields(args) -> list[tuple[str, str, str]]:
+    """(file, text field, label field) for each data file: a field named once holds for all."""
+    files = args.data if isinstance(args.data, list) else [args.data]
+    fields = []
+    for option, values, default in (("--text-field", args.text_field, "text"),
+                                    ("--label-field", args.label_field, "label")):
+        values = values or [default]
+        if len(values) == 1:
+            values = values * len(files)
+        if len(values) != len(files):
+            raise UserError(f"{option} given {len(values)} times for {len(files)} files: "
+                            "give it once for all files or once per file")
+        fields.append(values)
+    return list(zip(files, *fields))
 
 
 def _check_threshold(value: float | None) -> None:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from corpus.errors import UserError
 
+from . import lexicon_features
 from .classifier_data import CJK, Example, guess_language, is_holdout
 
 POSITIVE, NEGATIVE = "__label__positive", "__label__negative"
@@ -36,10 +37,15 @@ _TOKEN = re.compile(rf"(?P<cjk>[{CJK}]+)|(?P<url>https?://\S+|www\.\S+)|(?P<ment
 @dataclass(frozen=True)
 class Tokenizer:
     """How text becomes fastText input. `cjk`: "chars" (each CJK character a token) or
-    "chars+words" (characters, then jieba's words for the same run)."""
+    "chars+words" (characters, then jieba's words for the same run). `lexicon`: built-in
+    word lists (filters/lists/NAME.txt) whose categories become tokens (lexicon_features)."""
 
     cjk: str = "chars"
     max_chars: int = 20_000   # long documents: the head decides; bounds jieba's time per doc
+    lexicon: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "lexicon", tuple(self.lexicon))  # a JSON sidecar gives a list
 
     def __call__(self, text: str) -> str:
         text = html.unescape(text[: self.max_chars])  # tweets keep "&amp;", "&#8220;"
@@ -57,11 +63,15 @@ class Tokenizer:
                 tokens.append("<user>")
             else:
                 tokens.append(m.group())
+        if self.lexicon:
+            tokens.extend(lexicon_features.tokens(text, self.lexicon))
         return " ".join(tokens)
 
     @classmethod
     def for_language(cls, lang: str) -> Tokenizer:
-        return cls(cjk="chars+words" if lang == "zh" else "chars")
+        if lang == "zh":
+            return cls(cjk="chars+words", lexicon=lexicon_features.CHINESE)
+        return cls(cjk="chars")
 
 
 def _jieba_words(run: str) -> list[str]:
@@ -221,8 +231,11 @@ MIN_HOLDOUT_FOR_THRESHOLD = 200
 
 def train(examples: list[Example], *, lang: str = "auto", params: TrainParams | None = None,
           threshold: float | None = None, holdout_percent: int = 10,
-          quantize: bool = False) -> tuple[Classifier, dict]:
+          quantize: bool = False, lexicon_rows: bool = False) -> tuple[Classifier, dict]:
     """Train on the examples outside a hashed holdout; measure on the holdout -> (model, report).
+
+    `lexicon_rows` (toxicity models): the offensive word list's words become positive rows too
+    (never held out: they are not data). Off by default: for any other task they would be noise.
 
     `threshold=None` picks the F1-best threshold on the holdout (0.5 when the holdout has
     fewer than 200 rows or one class only). The saved model is the one measured: it is not
@@ -230,12 +243,14 @@ def train(examples: list[Example], *, lang: str = "auto", params: TrainParams | 
     """
     lang = guess_language(examples) if lang == "auto" else lang
     params = params or TrainParams.for_language(lang)
+    tokenizer = Tokenizer.for_language(lang)
     fit_set = [e for e in examples if not is_holdout(e.text, holdout_percent)]
     holdout = [e for e in examples if is_holdout(e.text, holdout_percent)]
     if len({e.positive for e in fit_set}) < 2:
         raise UserError("training data needs both positive and negative rows "
                         f"({sum(e.positive for e in fit_set)} of {len(fit_set)} are positive)")
-    classifier = fit(fit_set, Tokenizer.for_language(lang), params, quantize)
+    extra = [Example(w, True) for w in lexicon_features.rows(tokenizer.lexicon)] if lexicon_rows else []
+    classifier = fit(fit_set + extra, tokenizer, params, quantize)
     scores = classifier.score([e.text for e in holdout])
     truth = [e.positive for e in holdout]
     if threshold is None:
@@ -244,6 +259,7 @@ def train(examples: list[Example], *, lang: str = "auto", params: TrainParams | 
     classifier.threshold = threshold
     report = metrics(scores, truth, threshold)
     classifier.info = {"language": lang, "params": asdict(params), "train_rows": len(fit_set),
+                       "lexicon_rows": len(extra),
                        "holdout_percent": holdout_percent, "holdout": report,
                        "holdout_at_0.5": metrics(scores, truth, 0.5),
                        "fasttext": _version("fasttext-wheel")}

@@ -68,14 +68,25 @@ def _jieba_cut():
 
 
 def _jieba_lines(text: str) -> list[list[str]]:
-    """jieba's words, line by line. HMM off: unknown names split into characters, which
-    changes no rule's outcome much and saves a third of jieba's time."""
+    """jieba's words, line by line. HMM off: unknown names split into characters (a third of
+    jieba's time saved). A number jieba cuts at its point or comma ("0", ".", "32") is joined
+    again, so that "上涨0.32个百分点" has a number as one word, as "rose 0.32 points" does;
+    otherwise every figure in a statistics report makes repeated word n-grams."""
     lines: list[list[str]] = [[]]
+    glue = ""  # the last token: "." or "," right after a number
     for token in _jieba_cut()(text, HMM=False):
+        words = lines[-1]
         if "\n" in token:  # "\n", or "\r\n" which jieba keeps as one token
             lines.append([])
+            glue = ""
         elif _HAS_WORD_CHAR(token):
-            lines[-1].append(token)
+            if glue and token[0].isdigit():
+                words[-1] += glue + token
+            else:
+                words.append(token)
+            glue = ""
+        else:
+            glue = token if token in ".," and words and words[-1][-1].isdigit() else ""
     return lines
 
 

@@ -122,3 +122,18 @@ def test_davidson_subset_reaches_a_sensible_f1(shared_data, tmp_path):
     report = json.loads(run_cli("classifier", "eval", tmp_path / "tox.bin", test, *common,
                                 "--json").stdout)
     assert report["n"] > 2000 and report["f1"] > 0.94
+
+
+def test_train_takes_several_files_with_their_own_field_names(toy, tmp_path):
+    """The toy CSV plus a JSONL whose fields are named otherwise: one model on all the rows."""
+    extra = tmp_path / "more.jsonl"
+    extra.write_text("".join(json.dumps({"content": t, "toxic": 1 - int(l)}) + "\n"
+                             for t, l in rows(EN_BENIGN, EN_TOXIC)), encoding="utf-8")
+    model = tmp_path / "two.bin"
+    run_cli("classifier", "train", toy["data"], extra, "--text-field", "text", "--text-field",
+            "content", "--label-field", "label", "--label-field", "toxic", "-o", model, "--epochs", "25")
+    sidecar = json.loads((tmp_path / "two.bin.json").read_text(encoding="utf-8"))
+    assert sidecar["train_rows"] + sidecar["holdout"]["n"] == 2 * len(rows(EN_TOXIC, EN_BENIGN))
+    proc = run_cli("classifier", "train", toy["data"], extra, "--text-field", "a", "--text-field",
+                   "b", "--text-field", "c", "-o", model, check=False)
+    assert proc.returncode == 2 and "--text-field given 3 times for 2 files" in proc.stderr

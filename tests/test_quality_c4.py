@@ -23,6 +23,12 @@ def test_javascript_and_policy_lines_go():
     assert c4(doc(zh_page, "zh")) == (None, ZH_PROSE)
 
 
+def test_text_about_javascript_stays():
+    """C4's rule was for "enable JavaScript" warnings; an answer about the language stays."""
+    about = "In JavaScript every function can be called as a constructor with the new keyword."
+    assert c4(doc(EN_PROSE + "\n" + about)) == (None, EN_PROSE + "\n" + about)
+
+
 def test_lines_of_fewer_than_three_words_go():
     page = "Home\nOur history\n" + EN_PROSE + "\nShare this"
     assert c4(doc(page)) == (None, EN_PROSE)
@@ -57,13 +63,13 @@ def test_lorem_ipsum_removes_the_document():
     assert c4(doc(ZH_PROSE + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.", "zh"))[0] == "lorem_ipsum"
 
 
-def test_curly_bracket_removes_english_documents_not_chinese_ones():
+def test_curly_bracket_rule_is_off_unless_asked():
+    """After extraction a "{" is code in an answer, LaTeX or -{zh-hans:...}- Wikipedia markup."""
     code = EN_PROSE + "\nfunction show() { return boats.map(b => b.name); }"
-    assert c4(doc(code))[0] == "curly_bracket"
-    # Chinese Wikipedia text carries -{zh-hans:...}- variant markup; C4's code test is off for zh.
+    assert c4(doc(code)) == (None, code)
+    assert c4(doc(code), curly_bracket=True)[0] == "curly_bracket"  # C4 as published
     wiki = ZH_PROSE.replace("小城", "-{zh-hans:小城;zh-hant:小城}-", 1)
     assert c4(doc(wiki, "zh")) == (None, wiki)
-    assert c4(doc(wiki, "zh"), curly_bracket=True)[0] == "curly_bracket"
 
 
 def test_too_few_sentences():
