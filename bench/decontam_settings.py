@@ -1,18 +1,22 @@
-"""Why decontam uses 15-character n-grams and 12-character whole units for Chinese: the
-measurements docs/decontam.md quotes ("Why 15 and 12 characters for Chinese").
+"""The measurements behind decontam's settings that docs/decontam.md quotes ("Why 15 and 12
+characters for Chinese", "Train/validation separation").
 
 1. Clean prose (C4, Chinese Wikipedia, LIMA answers) sharing a run of L tokens (words, or
    Chinese characters) with any string of the six shared benchmarks, L = 6..20: the step with
    n-grams of L, whole-unit matching off and templates kept (every string counts).
 2. The step as shipped, one Chinese setting changed at a time: `cjk_ngram` 13/14/15, then
    `cjk_min_tokens` 8/10/12 (paragraphs flagged, CMMLU items skipped as too short).
+3. `holdout_from`: the first third of C4 and of Chinese Wikipedia as the validation set, the
+   other two thirds as training text; documents flagged at `holdout_min_matches` 1 and 10.
 
-Usage (repo root, ~2 min):  .venv/bin/python bench/decontam_lengths.py
+Usage (repo root, ~1 min):  .venv/bin/python bench/decontam_settings.py
 Prints Markdown tables; it writes nothing.
 """
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,8 +30,8 @@ BENCHMARKS = [str(DATA / "benchmarks" / name) for name in (
     "humaneval.jsonl.gz", "mmlu_test.csv.gz")]
 
 
-def step(**settings) -> Decontaminate:
-    s = Decontaminate(benchmarks=BENCHMARKS, **settings)
+def step(benchmarks=tuple(BENCHMARKS), **settings) -> Decontaminate:
+    s = Decontaminate(benchmarks=list(benchmarks), **settings)
     s.setup()
     return s
 
@@ -59,6 +63,19 @@ def main() -> int:
         cmmlu = next(src for src in s.index.sources if src.label == "cmmlu_test.csv")
         shown = ", ".join(f"{k} = {v}" for k, v in settings.items())
         print(f"| {shown} | {flagged(s, zh)} | {cmmlu.skipped_short} of {cmmlu.items} |")
+
+    print("\n| validation set | training text | flagged, holdout_min_matches = 1 | = 10 |"
+          "\n|---|---|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("C4 (en web)", "Chinese Wikipedia"):
+            docs = texts[name]
+            third = len(docs) // 3
+            valid = Path(tmp) / "valid.jsonl"
+            valid.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs[:third]))
+            counts = [flagged(step((), holdout_from=[str(valid)], holdout_min_matches=m),
+                              docs[third:]) for m in (1, 10)]
+            print(f"| {name}: the first {third} | the other {len(docs) - third} | "
+                  f"{counts[0]} | {counts[1]} |")
     return 0
 
 
