@@ -104,10 +104,24 @@ class CorpusView:
         for kind, decided, schema in (("drops", drops, DROPS_SCHEMA), ("edits", edits, EDITS_SCHEMA)):
             if decided:
                 rows = sorted(decided)
-                path = fs.join(self.stage_dir, f"{kind}-{task:05d}.parquet")
                 table = pa.table({"row": rows, schema.names[1]: [decided[r] for r in rows]}, schema)
-                with fs.AtomicFile(path) as f:
-                    pq.write_table(table, f)
+                write_decision_table(self.stage_dir, kind, task, table)
+
+
+def _decisions_path(stage_dir: str, kind: str, task: int) -> str:
+    return fs.join(stage_dir, f"{kind}-{task:05d}.parquet")
+
+
+def write_decision_table(stage_dir: str, kind: str, task: int, table: pa.Table) -> None:
+    """One task's `drops` or `edits` (DROPS_SCHEMA / EDITS_SCHEMA, rows ascending), written by
+    the stage's parent or by a worker; the file appears whole or not at all."""
+    with fs.AtomicFile(_decisions_path(stage_dir, kind, task)) as f:
+        pq.write_table(table, f)
+
+
+def decisions_done(stage_dir: str, kind: str, task: int) -> bool:
+    """Whether a resumed stage already wrote this task's `drops` or `edits`."""
+    return fs.exists(_decisions_path(stage_dir, kind, task))
 
 
 def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor,

@@ -1,0 +1,128 @@
+"""Memory and time of exact dedup on a large synthetic corpus, through `xiulian clean`.
+
+The corpus: --docs short documents (a number and eight words), of which --dup-fraction are
+exact copies of an earlier document (a third of them with other case and spacing, which the
+normalised key makes equal); copies of copies included. Input: Parquet files of 1 M rows.
+The run: `xiulian clean IN -o OUT --config exact.toml --workers W -q` with exact_dedup alone.
+Measured: wall time, the peak resident memory of the parent process (where the clusters are
+built) and of the whole process tree (parent + workers, sampled every 0.05 s), and that the
+removed count equals the planted copies.
+
+    .venv/bin/python bench/exact_dedup_memory.py                 # 10 M documents, 30 % copies
+    .venv/bin/python bench/exact_dedup_memory.py --docs 1000000  # a quick one
+
+Prints a Markdown table row and the command; writes nothing else (docs/SCALING.md and
+docs/BENCHMARKS.md quote it). Needs ~3 GB of free disk in --work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from benchdocs import git_commit, machine_line  # noqa: E402
+from minhash_vs_peers import tree_rss  # noqa: E402
+
+ROWS_PER_FILE = 1_000_000
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
+         "rho sigma tau upsilon phi chi psi omega").split()
+
+
+def corpus(folder: Path, n_docs: int, dup_fraction: float, seed: int = 0) -> int:
+    """Write the Parquet input; returns the number of planted copies."""
+    rng = np.random.default_rng(seed)
+    is_copy = rng.random(n_docs) < dup_fraction
+    is_copy[0] = False
+    originals = np.nonzero(~is_copy)[0]
+    # each copy repeats a random earlier original (so a copy of a copy is in the same cluster)
+    earlier = np.searchsorted(originals, np.arange(n_docs), side="left")
+    source = originals[(rng.random(n_docs) * earlier).astype(np.int64)]
+    source[~is_copy] = np.nonzero(~is_copy)[0]
+    words = rng.integers(0, len(WORDS), size=(n_docs, 8))
+    restyle = rng.random(n_docs) < 1 / 3
+    for start in range(0, n_docs, ROWS_PER_FILE):
+        stop = min(start + ROWS_PER_FILE, n_docs)
+        texts = []
+        for d in range(start, stop):
+            s = int(source[d])
+            text = f"{s} " + " ".join(WORDS[w] for w in words[s])
+            if is_copy[d] and restyle[d]:
+                text = "  " + text.upper().replace(" ", " \n ")
+            texts.append(text)
+        ids = [f"d{d}" for d in range(start, stop)]
+        pq.write_table(pa.table({"id": ids, "text": texts}),
+                       folder / f"part{start // ROWS_PER_FILE:04d}.parquet")
+    return int(is_copy.sum())
+
+
+def run(n_docs: int, dup_fraction: float, workers: int, work: str | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="xiulian-exact-bench-", dir=work) as tmp:
+        folder = Path(tmp)
+        (folder / "in").mkdir()
+        t0 = time.perf_counter()
+        planted = corpus(folder / "in", n_docs, dup_fraction)
+        generated = time.perf_counter() - t0
+        config = folder / "exact.toml"
+        config.write_text('[[steps]]\nuse = "exact_dedup"\n')
+        cmd = [sys.executable, "-m", "corpus.cli", "clean", str(folder / "in"), "-o", str(folder / "out"),
+               "--config", str(config), "--workers", str(workers), "-q"]
+        parent, tree = [0], [0]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+        def watch():
+            page = os.sysconf("SC_PAGE_SIZE")
+            while proc.poll() is None:
+                try:
+                    with open(f"/proc/{proc.pid}/statm") as f:
+                        parent[0] = max(parent[0], int(f.read().split()[1]) * page)
+                except FileNotFoundError:
+                    pass
+                tree[0] = max(tree[0], tree_rss(proc.pid))
+                time.sleep(0.05)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        stderr = proc.communicate()[1]
+        seconds = time.perf_counter() - t0
+        watcher.join()
+        if proc.returncode:
+            raise SystemExit(f"xiulian clean failed ({proc.returncode}): {stderr[-2000:]}")
+        manifest = json.loads((folder / "out" / "manifest.json").read_text())
+        clusters = pq.read_metadata(folder / "out" / "dedup" / "clusters.parquet").num_rows
+    return {"docs": n_docs, "planted": planted, "removed": manifest["counts"]["removed"],
+            "clusters": clusters, "seconds": seconds, "generate_s": generated,
+            "parent_bytes": parent[0], "tree_bytes": tree[0], "workers": workers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--docs", type=int, default=10_000_000)
+    ap.add_argument("--dup-fraction", type=float, default=0.3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--work", help="folder for the corpus and the output (default: the temp dir)")
+    args = ap.parse_args(argv)
+    r = run(args.docs, args.dup_fraction, args.workers, args.work)
+    mib = 1 << 20
+    print(f"{machine_line()}; commit {git_commit()}; corpus generated in {r['generate_s']:.0f} s")
+    print("| docs | exact copies planted | removed | clusters | workers | seconds | "
+          "peak RSS, parent | peak RSS, process tree |\n|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {r['docs']:,} | {r['planted']:,} | {r['removed']:,} | {r['clusters']:,} | "
+          f"{r['workers']} | {r['seconds']:.0f} | {r['parent_bytes'] / mib:,.0f} MiB | "
+          f"{r['tree_bytes'] / mib:,.0f} MiB |")
+    return 0 if r["removed"] == r["planted"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
