@@ -4,9 +4,11 @@ The corpus: --docs short documents (a number and eight words), of which --dup-fr
 exact copies of an earlier document (a third of them with other case and spacing, which the
 normalised key makes equal); copies of copies included. Input: Parquet files of 1 M rows.
 The run: `xiulian clean IN -o OUT --config exact.toml --workers W -q` with exact_dedup alone.
-Measured: wall time, the peak resident memory of the parent process (where the clusters are
-built) and of the whole process tree (parent + workers, sampled every 0.05 s), and that the
-removed count equals the planted copies.
+Measured: wall time; the peak resident memory of the parent process (where the clusters are
+built) and of the whole process tree (parent + workers, sampled every 0.05 s), in each phase:
+the map tasks; exact_dedup's hashing and key-partition sorts; its clusters (drops and report
+from the duplicate pairs); finalize (the shards written); and that the removed count equals the
+planted copies.
 
     .venv/bin/python bench/exact_dedup_memory.py                 # 10 M documents, 30 % copies
     .venv/bin/python bench/exact_dedup_memory.py --docs 1000000  # a quick one
@@ -36,6 +38,7 @@ from benchdocs import git_commit, machine_line  # noqa: E402
 from minhash_vs_peers import tree_rss  # noqa: E402
 
 ROWS_PER_FILE = 1_000_000
+PHASES = ("map", "hash + sort", "clusters", "finalize")
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
          "rho sigma tau upsilon phi chi psi omega").split()
 
@@ -67,6 +70,18 @@ def corpus(folder: Path, n_docs: int, dup_fraction: float, seed: int = 0) -> int
     return int(is_copy.sum())
 
 
+def phase(out: Path) -> str:
+    """Which phase a run is in, from its output folder: map tasks; exact_dedup hashing and
+    sorting its key partitions; exact_dedup turning the duplicate pairs into drops and the
+    clusters report (once the partitions' dups/ files exist); finalize, writing the shards."""
+    stages = list((out / "global").glob("00-exact_dedup*"))
+    if not stages:
+        return "map"
+    if not any(s.name.endswith(".work") for s in stages):
+        return "finalize"
+    return "clusters" if any((stages[0] / "dups").glob("*.npy")) else "hash + sort"
+
+
 def run(n_docs: int, dup_fraction: float, workers: int, work: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="xiulian-exact-bench-", dir=work) as tmp:
         folder = Path(tmp)
@@ -78,7 +93,7 @@ def run(n_docs: int, dup_fraction: float, workers: int, work: str | None) -> dic
         config.write_text('[[steps]]\nuse = "exact_dedup"\n')
         cmd = [sys.executable, "-m", "corpus.cli", "clean", str(folder / "in"), "-o", str(folder / "out"),
                "--config", str(config), "--workers", str(workers), "-q"]
-        parent, tree = [0], [0]
+        peaks = {phase: [0, 0] for phase in PHASES}   # phase -> [parent, tree] bytes
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
 
@@ -87,10 +102,11 @@ def run(n_docs: int, dup_fraction: float, workers: int, work: str | None) -> dic
             while proc.poll() is None:
                 try:
                     with open(f"/proc/{proc.pid}/statm") as f:
-                        parent[0] = max(parent[0], int(f.read().split()[1]) * page)
+                        parent = int(f.read().split()[1]) * page
                 except FileNotFoundError:
-                    pass
-                tree[0] = max(tree[0], tree_rss(proc.pid))
+                    break
+                peak = peaks[phase(folder / "out")]
+                peak[0], peak[1] = max(peak[0], parent), max(peak[1], tree_rss(proc.pid))
                 time.sleep(0.05)
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
@@ -103,7 +119,7 @@ def run(n_docs: int, dup_fraction: float, workers: int, work: str | None) -> dic
         clusters = pq.read_metadata(folder / "out" / "dedup" / "clusters.parquet").num_rows
     return {"docs": n_docs, "planted": planted, "removed": manifest["counts"]["removed"],
             "clusters": clusters, "seconds": seconds, "generate_s": generated,
-            "parent_bytes": parent[0], "tree_bytes": tree[0], "workers": workers}
+            "peaks": peaks, "workers": workers}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,11 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     r = run(args.docs, args.dup_fraction, args.workers, args.work)
     mib = 1 << 20
     print(f"{machine_line()}; commit {git_commit()}; corpus generated in {r['generate_s']:.0f} s")
-    print("| docs | exact copies planted | removed | clusters | workers | seconds | "
-          "peak RSS, parent | peak RSS, process tree |\n|---:|---:|---:|---:|---:|---:|---:|---:|")
+    phases = " / ".join(PHASES)
+    print(f"| docs | exact copies planted | removed | clusters | workers | seconds | peak RSS, "
+          f"parent: {phases} | peak RSS, process tree: {phases} |\n"
+          "|---:|---:|---:|---:|---:|---:|---|---|")
+    parent = " / ".join(f"{r['peaks'][p][0] / mib:,.0f}" for p in PHASES)
+    tree = " / ".join(f"{r['peaks'][p][1] / mib:,.0f}" for p in PHASES)
     print(f"| {r['docs']:,} | {r['planted']:,} | {r['removed']:,} | {r['clusters']:,} | "
-          f"{r['workers']} | {r['seconds']:.0f} | {r['parent_bytes'] / mib:,.0f} MiB | "
-          f"{r['tree_bytes'] / mib:,.0f} MiB |")
+          f"{r['workers']} | {r['seconds']:.0f} | {parent} MiB | {tree} MiB |")
     return 0 if r["removed"] == r["planted"] else 1
 
 
