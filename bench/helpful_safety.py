@@ -5,7 +5,7 @@ The helpfulness RM learns from dpo_en_demo (model-written answers, AI-judged: it
 refuse and ask back less often than its rejected ones), the safety RM from hh-rlhf harmless-base
 (whose chosen answers refuse more). Both start from the same SFT checkpoint and train with TRL's
 centring term (0.01), so their scores sit near zero and the combined rule — the safety score when
-it falls below the threshold, the helpful score otherwise (train/reward_fn.py) — compares numbers
+it falls below the threshold, the helpful score otherwise (train/stages/reward/reward_function.py) — compares numbers
 on one scale. The threshold is the safety RM's median score on held-out *rejected* answers: an
 answer the safety RM rates below the typical answer people turned down counts as unsafe.
 
@@ -31,13 +31,13 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.reward_hacking import THREADS_HELP, held_out_accuracy  # noqa: E402
-from train.chat import prompt_ids  # noqa: E402
-from train.checkpoint import load_model, load_tokenizer  # noqa: E402
-from train.preference_batches import PreferenceDataConfig, split_by_prompt  # noqa: E402
-from train.preference_formats import load_pairs  # noqa: E402
-from train.reward import score, train_reward  # noqa: E402
-from train.reward_fn import load_reward_function  # noqa: E402
-from train.reward_hacking import best_of_n_values, sample_pool  # noqa: E402
+from train.data.preference_batches import PreferenceDataConfig, split_by_prompt  # noqa: E402
+from train.data.preference_formats import load_pairs  # noqa: E402
+from train.eval.reward_hacking import best_of_n_values, sample_pool  # noqa: E402
+from train.model.chat_template import prompt_ids  # noqa: E402
+from train.model.checkpoint import load_model, load_tokenizer  # noqa: E402
+from train.stages.reward.reward_function import load_reward_function  # noqa: E402
+from train.stages.reward.reward_model import score, train_reward  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 HELPFUL = DATA / "preference" / "dpo_en_demo.json"

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(None)
     config = {**config, "steps": [s for s in config["steps"]
                                   if s["use"] not in ("exact_dedup", "minhash_dedup", "repeated_paragraphs")]}
-    files, _ = discover([args.data])
+    files, _, _ = discover([args.data])
     pipeline_for(config)  # the local executor's forked workers share what the parent loaded
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,14 +31,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from train.chat import prompt_ids  # noqa: E402
-from train.checkpoint import load_model, load_tokenizer  # noqa: E402
-from train.preference_batches import PreferenceDataConfig, split_by_prompt  # noqa: E402
-from train.preference_formats import load_pairs  # noqa: E402
-from train.reward import score, train_reward  # noqa: E402
-from train.reward_fn import load_reward_function  # noqa: E402
-from train.reward_hacking import (best_of_n_curve, best_of_n_values, curve_from_scores,  # noqa: E402
-                                  fit_gold_curve, plot_reward_hacking, read_ppo_curve)
+from train.data.preference_batches import PreferenceDataConfig, split_by_prompt  # noqa: E402
+from train.data.preference_formats import load_pairs  # noqa: E402
+from train.eval.reward_hacking import (  # noqa: E402
+    best_of_n_curve,
+    best_of_n_values,
+    curve_from_scores,
+    fit_gold_curve,
+    plot_reward_hacking,
+    read_ppo_curve,
+)
+from train.model.chat_template import prompt_ids  # noqa: E402
+from train.model.checkpoint import load_model, load_tokenizer  # noqa: E402
+from train.stages.reward.reward_function import load_reward_function  # noqa: E402
+from train.stages.reward.reward_model import score, train_reward  # noqa: E402
 
 # Decoding a tiny model is many small matmuls: on a CPU shared with other work, two OpenMP threads
 # spin against each other and ran 256 answers in 122 s where one thread took 10 s (measured here).

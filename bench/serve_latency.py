@@ -36,10 +36,10 @@ def make_checkpoint(work: Path) -> Path:
     """The tiny preset with a 8,192-token BPE trained on the shared prose (cached in --work)."""
     import torch
 
-    from train.checkpoint import save
-    from train.model import PRESETS, ModelConfig, Transformer
-    from train.shards import find_files, iter_sample
-    from train.tokenizer import Tokenizer, train_tokenizer
+    from train.data.shards import find_files, iter_sample
+    from train.model.checkpoint import save
+    from train.model.tokenizer import Tokenizer, train_tokenizer
+    from train.model.transformer import PRESETS, ModelConfig, Transformer
     checkpoint = work / "tiny"
     if (checkpoint / "model.safetensors").is_file():
         return checkpoint

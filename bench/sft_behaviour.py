@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from benchdocs import write_section  # noqa: E402
 
-from train.behaviour import behaviour, seed_task_prompts  # noqa: E402
+from train.eval.turn_taking import behaviour, seed_task_prompts  # noqa: E402
 
 SFT = ROOT.parent / "shared" / "data" / "sft"
 

@@ -16,11 +16,11 @@ Settings: fp32 (eager, float32 throughout); bf16 (eager, `torch.autocast(bfloat1
 and loss: the trainer's `--dtype bf16`); bf16+compile (the same, both models `torch.compile`d).
 
 Allocator: the one thing a process does beside its model. Our trainer tells glibc to keep freed
-memory (train/allocator.py); a plain transformers/Trainer process keeps glibc's default. "shipped"
+memory (train/kernels/allocator.py); a plain transformers/Trainer process keeps glibc's default. "shipped"
 compares each as it runs by default; "same" gives HF's process our setting too, so only the models
 differ.
 
-MFU = tokens/s * `flops_per_token(seq)` / `train.flops.measured_peak_flops` for that dtype.
+MFU = tokens/s * `flops_per_token(seq)` / `train.kernels.flops.measured_peak_flops` for that dtype.
 Writes the "## Training throughput vs Hugging Face" section of docs/BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -41,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchdocs import machine_line, versions, write_section  # noqa: E402
-from train.allocator import retain_freed_memory  # noqa: E402
-from train.flops import measured_peak_flops, mfu  # noqa: E402
-from train.model import ModelConfig, Transformer  # noqa: E402
+
+from train.kernels.allocator import retain_freed_memory  # noqa: E402
+from train.kernels.flops import measured_peak_flops, mfu  # noqa: E402
+from train.model.transformer import ModelConfig, Transformer  # noqa: E402
 
 SECTION = "## Training throughput vs Hugging Face"
 ENVIRONMENTS = ("shipped", "same")
@@ -91,7 +92,7 @@ def hf_loss(model, inputs, targets):
 
 
 def training_step(model, loss_fn, device: torch.device, autocast: torch.dtype | None):
-    # Fused AdamW on both sides: what our trainer uses (train.loop.make_optimizer) and what HF's
+    # Fused AdamW on both sides: what our trainer uses (train.core.loop.make_optimizer) and what HF's
     # Trainer uses by default (optim="adamw_torch_fused" with torch >= 2.8).
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, fused=True)
 
@@ -169,7 +170,7 @@ def side_worker(conn, side: str, setting: str, config: ModelConfig, args, retain
     """One model in its own process (so its allocator settings are its own), stepping on request.
     Both workers build the same weights from the same seed and train on the same batch."""
     if retain:
-        retain_freed_memory()  # as train.loop.Trainer does on a CPU
+        retain_freed_memory()  # as train.core.loop.Trainer does on a CPU
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     autocast, compile_ = SETTINGS[setting]
@@ -286,7 +287,7 @@ def report(args, config: ModelConfig, n_params: int, gap: float, results: list[d
     lines += ["",
               f"- MFU = tokens/s x {results[0]['flops_per_token'] / 1e6:.1f} MFLOP per token "
               "(`Transformer.flops_per_token`: 6 per matmul weight, the untied input embedding being "
-              "a lookup, plus attention) / the peak that `train.flops.measured_peak_flops` times for "
+              "a lookup, plus attention) / the peak that `train.kernels.flops.measured_peak_flops` times for "
               "the setting's matmul dtype (fp32, or bf16 under autocast) with the same thread count.",
               "- bf16 settings: `torch.autocast(bfloat16)` over forward and loss (weights and AdamW "
               "state stay fp32); +compile: `torch.compile(model)` with default options for both "
@@ -298,14 +299,14 @@ def report(args, config: ModelConfig, n_params: int, gap: float, results: list[d
               "setting's steps were timed (from /proc/stat); with 2 shared cores, anything above a few "
               "% slows both models and widens the spread, so compare ours and HF within a row pair.",
               "- *allocator*: *as shipped* runs each model the way its library runs it by default: "
-              "our trainer tells glibc to keep freed memory (`train/allocator.py`, which `Trainer` "
+              "our trainer tells glibc to keep freed memory (`train/kernels/allocator.py`, which `Trainer` "
               "calls on a CPU), a transformers process keeps glibc's default, which returns every "
               "block over 32 MB to the kernel on free and faults it in again on the next step. "
               "*same* gives HF's process our setting too, so the two rows differ only by model.",
               "- Where the difference comes from: both models run the same matmuls, the same SDPA "
               "kernel (with GQA) and the same fused AdamW, which are most of a step. In eager mode "
               "our model does RMSNorm, SwiGLU, the rotary split of q/k/v and the cross-entropy in "
-              "fused fp32 kernels, one pass per row (`train/cpu_kernels.c`, compiled for the machine "
+              "fused fp32 kernels, one pass per row (`train/kernels/cpu_kernels.c`, compiled for the machine "
               "on first use), where PyTorch's ops make several passes over memory each: that is the "
               "fp32 lead with the same allocator. The cross-entropy kernel also takes bf16 logits "
               "and is a custom op that compiled models call as well (inductor fuses the rest alike "

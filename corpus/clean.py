@@ -20,11 +20,13 @@ from .config import load_config
 from .errors import UserError
 from .executors import make_executor
 from .finalize import finalize, write_atomic_json
-from .inputs import discover, plan_tasks
 from .corpus_steps import run_corpus_steps
+from .inputs import discover, plan_tasks
+from .output_layout import MANIFEST_FILE, RUN_FILE, SCRATCH_DIRS, TASKS_DIR
 from .pipeline import MapTask, pipeline_for
 from .readers import ReadOptions
 from .schema import kept_schema
+from .writers import MIN_SHARD_BYTES
 
 DEFAULT_SHARD_BYTES = 256 << 20
 VERSIONED = ("xiulian", "pyarrow", "fastwarc", "resiliparse", "trafilatura", "fasttext-wheel",
@@ -63,11 +65,11 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
     run.json is written before anything else, so a run killed at any point leaves an OUT that
     the next run recognises as its own.
     """
-    run_file = fs.join(out, "run.json")
+    run_file = fs.join(out, RUN_FILE)
     entries = set(fs.list_names(out))
-    if entries and "run.json" not in entries:
+    if entries and RUN_FILE not in entries:
         # killed while writing run.json: nothing but its temporary file is there
-        if not all(e.lstrip(".").startswith("run.json.tmp") for e in entries):
+        if not all(e.lstrip(".").startswith(RUN_FILE + ".tmp") for e in entries):
             raise UserError(f"{out} exists, is not empty and is not a xiulian output; "
                             "choose another -o")
     elif entries:
@@ -78,11 +80,11 @@ def _prepare_output(out: str, run_info: dict, fingerprint: str, overwrite: bool)
             if previous != fingerprint:
                 raise UserError(f"{out} holds a run with other inputs or config; "
                                 "pass --overwrite to start over")
-            if "manifest.json" in entries:
+            if MANIFEST_FILE in entries:
                 return True
     fs.make_dirs(out)
     write_atomic_json(run_file, {"fingerprint": fingerprint, **run_info})
-    fs.make_dirs(fs.join(out, "tasks"))
+    fs.make_dirs(fs.join(out, TASKS_DIR))
     return False
 
 
@@ -92,22 +94,29 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
           progress: bool = True, config: dict | None = None,
           benchmarks: list[str] | None = None, benchmark_fields: list[str] | None = None,
           executor: str = "local", ray_address: str | None = None,
-          holdout_from: list[str] | None = None) -> dict:
+          holdout_from: list[str] | None = None, command: str = "clean") -> dict:
     """Clean `inputs` into `out`; returns the manifest (also written to OUT/manifest.json).
 
     `config` (a resolved config) replaces `config_path`; `benchmarks` adds or updates the
-    decontam step so documents overlapping those test sets are removed.
+    decontam step so documents overlapping those test sets are removed. `command` names the
+    progress bar and messages (`dedup` and `decontam` run through here too).
     """
     if workers < 1:
         raise UserError("--workers must be at least 1")
+    if shard_bytes < MIN_SHARD_BYTES:
+        raise UserError(f"--shard-size must be at least {MIN_SHARD_BYTES // 1024}KB "
+                        f"(got {shard_bytes} bytes): smaller shards hold about one document each")
     config = config if config is not None else load_config(config_path)
     if benchmarks or holdout_from:
         from .decontam import with_benchmarks
         config = with_benchmarks(config, benchmarks or [], benchmark_fields, holdout_from)
-    files, ignored = discover(inputs, source)
+    files, ignored, repeated = discover(inputs, source)
     if ignored and progress:
         print(f"note: skipping {len(ignored)} file(s) of unknown type, e.g. {ignored[0]}",
               file=sys.stderr)
+    if repeated:  # `xiulian dedup A A` would otherwise drop every document as its own duplicate
+        print(f"warning: {len(repeated)} file(s) named more than once, read once: "
+              f"{', '.join(repeated[:3])}{' ...' if len(repeated) > 3 else ''}", file=sys.stderr)
     read_options = ReadOptions(text_field=text_field, max_bytes=config["read"].get(
         "max_bytes", ReadOptions.max_bytes))
     run_info = {
@@ -124,19 +133,22 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
     except OSError as exc:  # no credentials, no such bucket, a read-only folder ...
         raise UserError(f"cannot write to {out}: {exc}") from None
     if complete:
-        manifest = json.loads(fs.read_bytes(fs.join(out, "manifest.json")))
+        manifest = json.loads(fs.read_bytes(fs.join(out, MANIFEST_FILE)))
         manifest["resumed"] = "already complete"
         return manifest
-    for stale in fs.list_names(fs.join(out, "tasks")):
+    for stale in fs.list_names(fs.join(out, TASKS_DIR)):
         if ".tmp-" in stale:
-            fs.delete_dir(fs.join(out, "tasks", stale))
+            fs.delete_dir(fs.join(out, TASKS_DIR, stale))
 
     groups = plan_tasks(files)
     tasks = [MapTask(i, tuple(g), out, config, read_options) for i, g in enumerate(groups)]
     # Build the steps here, once: a broken model path fails before any worker starts, and
     # forked workers share the loaded models and indexes.
     pipeline = pipeline_for(config)
-    bar = tqdm(desc="clean", unit=" rec", disable=not progress, file=sys.stderr,
+    finished = sum(fs.exists(fs.join(t.folder, "counts.json")) for t in tasks)
+    if finished and progress:
+        print(f"{command}: resuming: {finished} of {len(tasks)} tasks done", file=sys.stderr)
+    bar = tqdm(desc=command, unit=" rec", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1)
     tasks_done = [0]
 
@@ -151,7 +163,7 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         bar.close()
     def stage_started(name: str) -> None:
         if progress:
-            print(f"clean: corpus step {name} ...", file=sys.stderr)
+            print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
     run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started)
     run_info["versions"] = package_versions()
@@ -159,6 +171,6 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
                         run_info)
     for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))
-    for scratch in ("tasks", "global"):
+    for scratch in SCRATCH_DIRS:
         fs.delete_dir(fs.join(out, scratch))
     return manifest

@@ -24,6 +24,7 @@ def parse_size(text: str) -> int:
     return int(number * 1024 ** "_kmgt".index(prefix)) if prefix else int(number)
 
 
+
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, but not `None` ones: an option left unset falls back to a config or
     a default its help already names."""
@@ -89,7 +90,8 @@ def _run_clean(args, config: dict | None = None) -> int:
                      overwrite=args.overwrite, progress=not args.quiet, config=config,
                      benchmarks=args.benchmark, benchmark_fields=args.benchmark_fields,
                      holdout_from=args.holdout_from,
-                     executor=args.executor, ray_address=args.ray_address)
+                     executor=args.executor, ray_address=args.ray_address,
+                     command=args.command)
     if not args.quiet:
         print_summary(manifest, args.output)
     return 0
@@ -133,15 +135,21 @@ def _add_steps(sub) -> None:
 
 
 def _run_steps(args) -> int:
+    import textwrap
     from .config import _register_builtin_steps, defaults_of
     from .steps import REGISTRY
     _register_builtin_steps()
+    width = max(map(len, REGISTRY)) + 2
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]
-        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"{name:<14} {summary}")
+        # the docstring's first paragraph, whole: a description cut mid-sentence misleads
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        lines = textwrap.wrap(summary, 100 - width) or [""]
+        print(f"{name:<{width}}{lines[0]}")
+        for line in lines[1:]:
+            print(f"{'':<{width}}{line}")
         for key, value in defaults_of(cls).items():
-            print(f"{'':<16}{key} = {value!r}")
+            print(f"{'':<{width + 2}}{key} = {value!r}")
     return 0
 
 

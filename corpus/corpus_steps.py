@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import fs
+from .executors.base import Executor
+from .output_layout import GLOBAL_DIR
 from .pipeline import task_folder
 from .steps import Step
 
@@ -39,7 +41,7 @@ class CorpusStep(Step):
 
 
 def stage_folders(out: str) -> list[str]:
-    root = fs.join(out, "global")
+    root = fs.join(out, GLOBAL_DIR)
     return [fs.join(root, d) for d in fs.list_names(root)
             if not d.endswith(".work") and fs.exists(fs.join(root, d, "done.json"))]
 
@@ -52,12 +54,12 @@ class Decisions:
         self.edited: dict[int, str] = {}
         for stage in stages:
             step = fs.name(stage).split("-", 1)[1]
-            drops = fs.join(stage, f"drops-{task:05d}.parquet")
+            drops = _decisions_path(stage, "drops", task)
             if fs.exists(drops):
                 t = fs.read_parquet(drops)
                 for row, reason in zip(t["row"].to_pylist(), t["reason"].to_pylist()):
                     self.dropped.setdefault(row, (step, reason))
-            edits = fs.join(stage, f"edits-{task:05d}.parquet")
+            edits = _decisions_path(stage, "edits", task)
             if fs.exists(edits):
                 t = fs.read_parquet(edits)
                 self.edited.update(zip(t["row"].to_pylist(), t["text"].to_pylist()))
@@ -82,7 +84,7 @@ def iter_kept(out: str, task: int, stages: Sequence[str], columns: Sequence[str]
 class CorpusView:
     """What a corpus step sees: the kept rows of every task, a scratch folder, a worker pool."""
 
-    def __init__(self, out: str, n_tasks: int, stage_dir: str, executor):
+    def __init__(self, out: str, n_tasks: int, stage_dir: str, executor: Executor):
         self.out, self.n_tasks, self.stage_dir = out, n_tasks, stage_dir
         self.executor = executor
         self._stages = stage_folders(out)
@@ -124,11 +126,11 @@ def decisions_done(stage_dir: str, kind: str, task: int) -> bool:
     return fs.exists(_decisions_path(stage_dir, kind, task))
 
 
-def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor,
+def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor: Executor,
                      progress: Callable[[str], None] = lambda name: None) -> None:
     """Run each corpus step as a stage; finished stages (after a crash) are skipped."""
     for index, step in enumerate(steps):
-        final = fs.join(out, "global", f"{index:02d}-{step.name}")
+        final = fs.join(out, GLOBAL_DIR, f"{index:02d}-{step.name}")
         if fs.exists(fs.join(final, "done.json")):
             continue
         progress(step.name)

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from . import fs
 from .corpus_steps import Decisions, stage_folders
+from .output_layout import MANIFEST_FILE, REMOVED_DIR, SHARDS_DIR
 from .pipeline import task_folder
 from .schema import REMOVED_SCHEMA, removed_row
 from .writers import ShardWriter
@@ -55,10 +56,10 @@ def _apply_decisions(table: pa.Table, first_row: int, decisions: Decisions,
 def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Schema,
              shard_bytes: int, run_info: dict) -> dict:
     """Write shards/, removed/ and manifest.json; returns the manifest."""
-    for sub in ("shards", "removed"):
+    for sub in (SHARDS_DIR, REMOVED_DIR):
         fs.delete_dir(fs.join(out, sub))
-    shards = ShardWriter(fs.join(out, "shards"), kept_schema, shard_bytes)
-    ledger = ShardWriter(fs.join(out, "removed"), REMOVED_SCHEMA, shard_bytes)
+    shards = ShardWriter(fs.join(out, SHARDS_DIR), kept_schema, shard_bytes)
+    ledger = ShardWriter(fs.join(out, REMOVED_DIR), REMOVED_SCHEMA, shard_bytes)
     stages = stage_folders(out)
     removed_by: Counter[str] = Counter()
     for task in range(n_tasks):
@@ -91,5 +92,5 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Sc
         "shards": shards.close(),
         "removed_files": ledger.close(),
     }
-    write_atomic_json(fs.join(out, "manifest.json"), manifest)
+    write_atomic_json(fs.join(out, MANIFEST_FILE), manifest)
     return manifest

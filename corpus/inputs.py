@@ -105,10 +105,14 @@ def _expand_uri(spec: str) -> tuple[str, list[tuple[str, int]], bool]:
     raise UserError(f"no such file or directory: {spec}")
 
 
-def discover(paths: list[str], source: str | None = None) -> tuple[list[InputFile], list[str]]:
-    """Resolve user paths to input files (in a stable order) and the files skipped as unknown."""
+def discover(paths: list[str], source: str | None = None
+             ) -> tuple[list[InputFile], list[str], list[str]]:
+    """Resolve user paths to input files (in a stable order), the files skipped as unknown, and
+    the files named more than once (read once: `dedup A A` must not see each document twice)."""
     files: list[InputFile] = []
     ignored: list[str] = []
+    repeated: list[str] = []
+    seen: set[str] = set()
     for spec in paths:
         root, candidates, from_dir = (_expand_uri if fs.is_uri(spec) else _expand_local)(spec)
         for path, size in candidates:
@@ -119,11 +123,29 @@ def discover(paths: list[str], source: str | None = None) -> tuple[list[InputFil
                                     f"(known: {', '.join(sorted(FORMATS))}, optionally .gz/.zst)")
                 ignored.append(path)
                 continue
+            key = path if fs.is_uri(path) else os.path.realpath(path)
+            if key in seen:
+                repeated.append(path)
+                continue
+            seen.add(key)
             rel = fs.relative(path, root)
             files.append(InputFile(path, rel, fmt, _source_for(path, fmt, from_dir, source), size))
     if not files:
-        raise UserError("no input files found in " + ", ".join(paths))
-    return files, ignored
+        raise UserError(_nothing_found(paths, ignored))
+    return files, ignored, repeated
+
+
+def _nothing_found(paths: list[str], ignored: list[str]) -> str:
+    """Why no input file was found: what was seen, and why each was skipped."""
+    where = ", ".join(paths)
+    if not ignored:
+        return (f"no input files found in {where}: the folder(s) hold no files "
+                "(hidden files and folders, whose names start with '.', are skipped)")
+    shown = "; ".join(f"{fs.name(p)} (unknown format {split_name(fs.name(p))[1] or 'no extension'})"
+                      for p in ignored[:5])
+    more = f"; and {len(ignored) - 5} more" if len(ignored) > 5 else ""
+    return (f"no input files found in {where}: {len(ignored)} file(s) seen, none of a known "
+            f"format: {shown}{more} (known: {', '.join(sorted(FORMATS))}, optionally .gz/.zst)")
 
 
 def plan_tasks(files: list[InputFile]) -> list[list[InputFile]]:

@@ -18,6 +18,7 @@ from . import fs
 from .config import build_steps
 from .document import Document, Unreadable
 from .inputs import InputFile
+from .output_layout import TASKS_DIR
 from .readers import ReadOptions, read_file
 from .schema import REMOVED_SCHEMA, kept_row, kept_schema, removed_row
 from .steps import Step
@@ -75,7 +76,7 @@ class MapTask:
 
 
 def task_folder(out: str, index: int) -> str:
-    return fs.join(out, "tasks", f"{index:05d}")
+    return fs.join(out, TASKS_DIR, f"{index:05d}")
 
 
 _PIPELINES: dict[str, Pipeline] = {}

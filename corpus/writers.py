@@ -60,6 +60,10 @@ def _row_bytes(table: pa.Table) -> list[int]:
     return sizes.to_pylist()
 
 
+# Below this a shard holds about one document; `--shard-size` refuses it.
+MIN_SHARD_BYTES = 16 << 10
+
+
 class ShardWriter:
     """Write tables, in order, into `DIR/part-NNNNN.parquet` files of at most ~`shard_bytes`.
 

@@ -59,8 +59,8 @@ def prose_files(shared_data, tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="session")
 def tokenizer_dir(prose_files, tmp_path_factory) -> Path:
     """A 2,048-token BPE trained on the shared prose (a few seconds)."""
-    from train.shards import find_files, iter_sample
-    from train.tokenizer import train_tokenizer
+    from train.data.shards import find_files, iter_sample
+    from train.model.tokenizer import train_tokenizer
     out = tmp_path_factory.mktemp("tok")
     train_tokenizer(iter_sample(find_files([str(p) for p in prose_files]), 10**9), out, 2048,
                     progress=False)

@@ -17,9 +17,9 @@ TINY_CHAT = dict(vocab_size=2048, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, m
 
 
 def tiny_checkpoint(tokenizer_dir: Path, folder: Path, seed: int = 0) -> Path:
-    from train.checkpoint import save
-    from train.model import ModelConfig, Transformer
-    from train.tokenizer import Tokenizer
+    from train.model.checkpoint import save
+    from train.model.tokenizer import Tokenizer
+    from train.model.transformer import ModelConfig, Transformer
     torch.manual_seed(seed)
     return save(folder, Transformer(ModelConfig(**TINY_CHAT)), Tokenizer(tokenizer_dir))
 

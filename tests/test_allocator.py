@@ -1,4 +1,4 @@
-"""train.allocator: with freed memory retained, a training step stops faulting in its pages again."""
+"""train.kernels.allocator: with freed memory retained, a training step stops faulting in its pages again."""
 import os
 import subprocess
 import sys
@@ -12,8 +12,8 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ma
 # (by then the heap has the blocks a step needs; before, glibc may still be growing it).
 PROBE = """
 import resource, sys, torch
-from train.allocator import retain_freed_memory
-from train.model import ModelConfig, Transformer
+from train.kernels.allocator import retain_freed_memory
+from train.model.transformer import ModelConfig, Transformer
 applied = retain_freed_memory() if sys.argv[1] == "retain" else False
 torch.manual_seed(0)
 torch.set_num_threads(1)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.live_server import live_server, tiny_checkpoint
-from train.arena import Arena, create_arena_app
-from train.arena_data import PreferenceLog, load_prompts
-from train.serve import ChatModel
+from train.serve.arena import Arena, create_arena_app
+from train.serve.arena_data import PreferenceLog, load_prompts
+from train.serve.chat_model import ChatModel
 
 PROMPTS = ["Name a colour.", "Say hello.", "Count to three.", "What is tea?", "写一首诗。"]
 

@@ -7,13 +7,12 @@ import math
 import pytest
 import torch
 
-from train.best_of_n import BestOfNSettings, best_of_n, kl_bound
-from train.prompts import fit_prompt
-from train.checkpoint import save
-from train.model import ModelConfig, Transformer
-from train.prompts import read_prompts
-from train.reward import RewardModel
-from train.tokenizer import train_tokenizer
+from train.data.sampling_prompts import fit_prompt, read_prompts
+from train.model.checkpoint import save
+from train.model.tokenizer import train_tokenizer
+from train.model.transformer import ModelConfig, Transformer
+from train.stages.best_of_n.best_of_n import BestOfNSettings, best_of_n, kl_bound
+from train.stages.reward.reward_model import RewardModel
 
 TEXT = ("Paris is the capital of France. Make crepes with flour, eggs and milk. Recycling saves "
         "energy and keeps plastic out of the sea. "
@@ -39,7 +38,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def policy(models):
-    from train.checkpoint import load_model
+    from train.model.checkpoint import load_model
     return load_model(models[1]).eval()
 
 
@@ -90,8 +89,8 @@ def test_output_is_the_same_for_any_batch_size_and_changes_with_the_seed(models,
 
 
 def test_every_answer_gets_its_own_random_stream_across_sampling_calls(models, policy, tmp_path, monkeypatch):
-    import train.best_of_n
-    monkeypatch.setattr(train.best_of_n, "ANSWERS_PER_CALL", 6)  # 2 prompts of 3 answers per call
+    import train.stages.best_of_n.best_of_n
+    monkeypatch.setattr(train.stages.best_of_n.best_of_n, "ANSWERS_PER_CALL", 6)  # 2 prompts of 3 answers per call
     path = tmp_path / "same.txt"
     path.write_text("How do I make crepes?\n" * 4, encoding="utf-8")
     prompts, _ = read_prompts([str(path)])

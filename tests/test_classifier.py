@@ -14,8 +14,8 @@ from corpus.document import Document
 from corpus.errors import UserError
 from corpus.steps import build_step
 from filters.classifier_data import Example, guess_language, is_holdout, load_examples
-from filters.fasttext_model import (Classifier, Tokenizer, TrainParams, best_threshold,
-                                    load_classifier, metrics, sidecar_path, train)
+from filters.fasttext_model import (Classifier, Tokenizer, TrainParams, best_threshold, load_classifier,
+                                    metrics, sidecar_path, train)
 from tests.classifier_examples import EN_BENIGN, EN_TOXIC, ZH_BENIGN, ZH_TOXIC, rows
 
 TINY = TrainParams(epoch=25, lr=0.5)  # ~200 short rows need more passes than real data

@@ -62,3 +62,30 @@ def test_every_command_has_help_with_an_example():
 def test_sizes():
     assert parse_size("1MB") == 1 << 20 and parse_size("256MiB") == 256 << 20
     assert parse_size("500k") == 500 << 10 and parse_size("12345") == 12345
+
+
+def test_shard_size_below_the_minimum_is_one_line(tmp_path):
+    proc = run_cli("clean", DEMO_WARC, "-o", tmp_path / "out", "--shard-size", "0", check=False)
+    assert proc.returncode == 2 and "--shard-size must be at least 16KB" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_steps_lists_whole_descriptions_aligned():
+    out = run_cli("steps").stdout.splitlines()
+    heads = [line for line in out if line and not line.startswith(" ")]
+    names = {line.split()[0] for line in heads}
+    assert {"minhash_dedup", "gopher_repetition", "fineweb_quality"} <= names
+    # every description starts in the same column, however long the step's name
+    assert len({len(line) - len(line[len(line.split()[0]):].lstrip()) for line in heads}) == 1
+    minhash = next(i for i, line in enumerate(out) if line.startswith("minhash_dedup"))
+    description = " ".join(line.strip() for line in out[minhash:minhash + 4]
+                           if "=" not in line)
+    assert "with a surviving document." in description  # the sentence is not cut off
+
+
+@pytest.mark.parametrize("option, value", [("--temperature", "-1"), ("--top-p", "0"),
+                                           ("--top-p", "1.5"), ("--top-k", "0"),
+                                           ("--max-new-tokens", "0")])
+def test_sampling_options_out_of_range_are_refused(tmp_path, option, value):
+    proc = run_cli("generate", tmp_path, "--prompt", "x", option, value, check=False)
+    assert proc.returncode == 2 and f"argument {option}: {value} is outside" in proc.stderr

@@ -1,4 +1,4 @@
-"""The fused CPU kernels (train/cpu_kernels.c) against the PyTorch ops they replace: values and
+"""The fused CPU kernels (train/kernels/cpu_kernels.c) against the PyTorch ops they replace: values and
 gradients, on shapes with odd sizes, ignored targets and a KV-cache offset; and the fallback."""
 import os
 import subprocess
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train import cpu_kernels
-from train.model import KVCache, ModelConfig, Transformer, apply_rope, rope_tables
+from train.kernels import cpu_kernels
+from train.model.transformer import KVCache, ModelConfig, Transformer, apply_rope, rope_tables
 
 needs_kernels = pytest.mark.skipif(not cpu_kernels.available(),
                                    reason="no C compiler with OpenMP here: the model uses PyTorch ops")
@@ -117,8 +117,8 @@ def test_model_with_kernels_equals_model_without(monkeypatch):
 def test_without_a_compiler_the_model_falls_back_with_a_warning(tmp_path):
     """CC pointing nowhere and an empty cache: a one-line warning, then the PyTorch ops."""
     code = ("import warnings, torch\n"
-            "from train import cpu_kernels\n"
-            "from train.model import Transformer, ModelConfig\n"
+            "from train.kernels import cpu_kernels\n"
+            "from train.model.transformer import Transformer, ModelConfig\n"
             "with warnings.catch_warnings(record=True) as w:\n"
             "    warnings.simplefilter('always')\n"
             "    print(cpu_kernels.available(), len(w), w[0].message if w else '')\n"
@@ -130,7 +130,7 @@ def test_without_a_compiler_the_model_falls_back_with_a_warning(tmp_path):
     assert out[0].startswith("False 1 xiulian: fused CPU kernels unavailable (cannot run")
     assert out[1] == "True"
     env = {**os.environ, "XIULIAN_KERNELS": "off"}
-    out = subprocess.run([sys.executable, "-c", "from train import cpu_kernels; print(cpu_kernels.available())"],
+    out = subprocess.run([sys.executable, "-c", "from train.kernels import cpu_kernels; print(cpu_kernels.available())"],
                          env=env, capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(__file__))).stdout
     assert out.strip() == "False"

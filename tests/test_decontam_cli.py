@@ -44,7 +44,8 @@ def test_standalone_decontam_over_earlier_shards(planted_docs, tmp_path):
     docs, gsm8k = planted_docs
     config = write_config(tmp_path / "c.toml", '[[steps]]\nuse = "length"\nmin_chars = 1\n')
     run_cli("clean", docs, "-o", tmp_path / "first", "--config", config, "-q")
-    run_cli("decontam", tmp_path / "first" / "shards", "--benchmark", gsm8k, "-o", tmp_path / "second", "-q")
+    proc = run_cli("decontam", tmp_path / "first" / "shards", "--benchmark", gsm8k, "-o", tmp_path / "second")
+    assert "decontam:" in proc.stderr and "clean:" not in proc.stderr  # progress says which command
     kept = rows(tmp_path / "second")
     assert sorted(r["id"] for r in kept) == [f"d{n:02d}" for n in range(0, 40, 2)]
     assert {r["source"] for r in kept} == {"docs"}   # shards read back as the same documents

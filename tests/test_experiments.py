@@ -3,9 +3,9 @@ the quality-vs-quantity experiment trains on, its held-out answers, and its one-
 (The tiny recipe test runs every experiment end to end.)"""
 import json
 
-from train.experiments import ADVERT, ADVERT_PROMPT, words_reproduced
-from train.experiments_sft import _quality_verdict, seed_task_answers
-from train.sft_formats import load_conversations
+from train.data.sft_formats import load_conversations
+from train.recipes.experiments import ADVERT, ADVERT_PROMPT, words_reproduced
+from train.recipes.experiments_sft import _quality_verdict, seed_task_answers
 
 
 def test_words_reproduced_counts_the_advert_words_repeated_in_order_from_the_start():

@@ -1,11 +1,11 @@
-"""train/flops.py: a measured matmul peak and MFU arithmetic."""
+"""train/kernels/flops.py: a measured matmul peak and MFU arithmetic."""
 import math
 
 import pytest
 import torch
 
-from train.flops import measured_peak_flops, mfu
-from train.model import ModelConfig, Transformer
+from train.kernels.flops import measured_peak_flops, mfu
+from train.model.transformer import ModelConfig, Transformer
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

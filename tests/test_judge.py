@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from corpus.errors import UserError
-from train.chat import prompt_ids
-from train.checkpoint import load_model, load_tokenizer, save
-from train.judge import (DEFAULT_TEMPLATE, Comparison, JudgePrompter, check_template, compare, fill, judge,
-                         judge_many, label_logprobs, question_text, select)
-from train.judge_cli import add_parsers, judge_files
-from train.model import ModelConfig, Transformer
-from train.preference_formats import load_pairs
-from train.tokenizer import Tokenizer
+from train.data.preference_formats import load_pairs
+from train.model.chat_template import prompt_ids
+from train.model.checkpoint import load_model, load_tokenizer, save
+from train.model.tokenizer import Tokenizer
+from train.model.transformer import ModelConfig, Transformer
+from train.stages.judge.cli import add_parsers, judge_files
+from train.stages.judge.judge import (DEFAULT_TEMPLATE, Comparison, JudgePrompter, check_template, compare,
+                                      fill, judge, judge_many, label_logprobs, question_text, select)
 
 QUESTION = "What is the capital of France?"
 
@@ -94,7 +94,7 @@ def test_both_orders_are_averaged_to_cancel_the_position_bias(tiny_judge):
 
 
 def test_labels_split_where_their_encodings_part():
-    from train.judge import _split_labels
+    from train.stages.judge.judge import _split_labels
     assert _split_labels([1, 2, 3, 9], [1, 2, 3, 10]) == ([1, 2, 3], [9], [10])
     # SentencePiece may encode " A" as "▁" + "A": the shared "▁" (id 5) joins the prompt.
     assert _split_labels([1, 2, 5, 6], [1, 2, 5, 7, 8]) == ([1, 2, 5], [6], [7, 8])
@@ -194,8 +194,8 @@ def test_custom_template_and_bad_options_are_one_line_errors(tiny_judge, tmp_pat
 
 
 def test_self_rewarding_round_samples_with_the_policy_and_judges(tiny_judge, tmp_path):
-    from train.chat import stop_ids
-    from train.rollout import sample_answers
+    from train.model.chat_template import stop_ids
+    from train.serve.rollout import sample_answers
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "Describe a process of making crepes."},
                                                        {"instruction": "Name a colour."}, {"nothing": 1}])
     out = tmp_path / "round1.jsonl"
@@ -246,7 +246,7 @@ def sentencepiece_like_llama(folder):
 
 
 def test_an_imported_hf_llama_judges_with_a_plain_text_prompt(tmp_path):
-    from train.hf import import_hf
+    from train.model.hf import import_hf
     llama, hf_tok = sentencepiece_like_llama(tmp_path / "llama")
     imported = import_hf(str(tmp_path / "llama"), str(tmp_path / "imported"))
     prompter = JudgePrompter(load_tokenizer(imported), 256)

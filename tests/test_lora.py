@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from corpus.errors import UserError
-from train.lora import (DEFAULT_TARGETS, LoRALinear, adapter_state_dict, adapters_disabled,
-                        apply_lora, has_lora, load_adapter, lora_settings, merge_lora,
-                        save_adapter, trainable_parameters)
-from train.model import PRESETS, ModelConfig, Transformer
+from train.model.lora import (DEFAULT_TARGETS, LoRALinear, adapter_state_dict, adapters_disabled, apply_lora,
+                              has_lora, load_adapter, lora_settings, merge_lora, save_adapter,
+                              trainable_parameters)
+from train.model.transformer import PRESETS, ModelConfig, Transformer
 
 TINY = dict(vocab_size=256, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=32)
 
@@ -89,7 +89,7 @@ def test_rank_8_on_the_base_preset_trains_under_two_percent_of_its_parameters():
 
 @pytest.mark.parametrize("tie", [True, False])
 def test_merge_gives_the_adapter_logits_and_a_plain_checkpoint(tie, tmp_path):
-    from train.checkpoint import load_model, save
+    from train.model.checkpoint import load_model, save
     model, batch = tiny_model(tie), fixed_batch()
     plain_keys = set(model.state_dict())
     apply_lora(model, rank=4, alpha=16)
@@ -151,9 +151,9 @@ def test_bad_settings_are_user_errors(tmp_path):
 def test_peft_loads_our_adapter_onto_our_hf_export(tie, tokenizer_dir, tmp_path):
     transformers = pytest.importorskip("transformers")
     peft = pytest.importorskip("peft")
-    from train.checkpoint import load_model, save
-    from train.hf import export_hf
-    from train.tokenizer import Tokenizer
+    from train.model.checkpoint import load_model, save
+    from train.model.hf import export_hf
+    from train.model.tokenizer import Tokenizer
     tokenizer = Tokenizer(tokenizer_dir)
     model = tiny_model(tie, vocab_size=tokenizer.vocab_size)
     save(tmp_path / "ckpt", model, tokenizer)

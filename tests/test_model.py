@@ -1,11 +1,11 @@
-"""train/model.py: the Llama-style decoder behaves as a causal LM should."""
+"""train/model/transformer.py: the Llama-style decoder behaves as a causal LM should."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from train.model import PRESETS, KVCache, ModelConfig, Transformer, sample
+from train.model.transformer import PRESETS, KVCache, ModelConfig, Transformer, sample
 
 
 def tiny(**overrides) -> Transformer:
@@ -97,7 +97,7 @@ def test_config_checks_and_presets():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_chunked_cross_entropy_matches_torch_with_ignored_targets(dtype):
-    from train.model import ChunkedCrossEntropy
+    from train.kernels.chunked_cross_entropy import ChunkedCrossEntropy
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 700, 97, generator=g).to(dtype).requires_grad_(True)  # > one chunk
     targets = torch.randint(0, 97, (3, 700), generator=g)

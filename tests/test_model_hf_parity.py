@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from train.model import ModelConfig, Transformer
+from train.model.transformer import ModelConfig, Transformer
 
 transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
 

@@ -1,9 +1,9 @@
 """Muon: orthogonalised updates for the hidden matrices, AdamW for the rest."""
 import torch
 
-from train.loop import TrainConfig, make_optimizer
-from train.model import ModelConfig, Transformer
-from train.muon import orthogonalize
+from train.core.loop import TrainConfig, make_optimizer
+from train.core.muon import orthogonalize
+from train.model.transformer import ModelConfig, Transformer
 
 
 def test_newton_schulz_gives_a_nearly_orthogonal_matrix():

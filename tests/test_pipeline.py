@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,8 +83,10 @@ def test_sigkill_then_resume_gives_the_same_bytes(inputs, reference, tmp_path, w
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "manifest.json").exists(), "the run finished before it could be killed"
-    run_cli("clean", *inputs, "-o", out, "--workers", "2", "--shard-size", "200KB")
+    resumed = run_cli("clean", *inputs, "-o", out, "--workers", "2", "--shard-size", "200KB")
     assert digest(out) == digest(reference)
+    if when == "after_first_task":  # the user is told the run picked up where it stopped
+        assert re.search(r"clean: resuming: [1-9]\d* of \d+ tasks done", resumed.stderr)
 
 
 def test_rerun_of_a_finished_run_is_a_no_op_and_other_config_is_refused(inputs, reference, tmp_path):

@@ -7,13 +7,13 @@ import math
 import pytest
 import torch
 
-from train import ppo as P
-from train.checkpoint import load_model, save
-from train.model import ModelConfig, Transformer
-from train.ppo_stage import PolicyWithValue, PPOConfig
-from train.prompts import read_prompts
-from train.reward import RewardModel
-from train.tokenizer import Tokenizer
+from train.data.sampling_prompts import read_prompts
+from train.model.checkpoint import load_model, save
+from train.model.tokenizer import Tokenizer
+from train.model.transformer import ModelConfig, Transformer
+from train.stages.ppo import arithmetic as P
+from train.stages.ppo.stage import PolicyWithValue, PPOConfig
+from train.stages.reward.reward_model import RewardModel
 
 # Two answers over four token slots: the first four tokens long, the second two.
 MASK = torch.tensor([[True, True, True, True], [True, True, False, False]])

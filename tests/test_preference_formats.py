@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from train.preference_formats import (JudgedAnswer, PreferencePair, load_judged, load_pairs,
-                                      parse_transcript, to_judged, to_pair)
-from train.sft_formats import Skipped
+from train.data.preference_formats import (JudgedAnswer, PreferencePair, load_judged, load_pairs,
+                                           parse_transcript, to_judged, to_pair)
+from train.data.sft_formats import Skipped
 
 PROMPT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
           {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "你好吗？"}]

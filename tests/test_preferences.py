@@ -9,16 +9,17 @@ import torch
 
 from corpus.errors import UserError
 from tests.conftest import TINY_TRAIN_TOML, run_cli
-from train.chat import render
-from train.checkpoint import load_model, save
-from train.dpo import DPOConfig, DPOStage, KTOConfig, KTOStage, dpo_loss, judged_examples, kto_loss
-from train.lora import adapters_disabled, apply_lora
-from train.model import ModelConfig, Transformer
-from train.preference_batches import collate, fit, pair_examples, sequence_logps
-from train.preference_formats import PreferencePair, to_judged
-from train.reference import REFERENCE_FILE, compute_reference, reference_logps
-from train.reward import RewardModel, RewardStage, bradley_terry_loss, load_reward_model, score
-from train.tokenizer import Tokenizer
+from train.data.preference_batches import collate, fit, pair_examples, sequence_logps
+from train.data.preference_formats import PreferencePair, to_judged
+from train.model.chat_template import render
+from train.model.checkpoint import load_model, save
+from train.model.lora import adapters_disabled, apply_lora
+from train.model.tokenizer import Tokenizer
+from train.model.transformer import ModelConfig, Transformer
+from train.stages.dpo.dpo import DPOConfig, DPOStage, KTOConfig, KTOStage, dpo_loss, judged_examples, kto_loss
+from train.stages.dpo.reference_logprobs import REFERENCE_FILE, compute_reference, reference_logps
+from train.stages.reward.reward_model import (RewardModel, RewardStage, bradley_terry_loss, load_reward_model,
+                                              score)
 
 TINY = dict(vocab_size=2048, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=64)
 PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
@@ -129,7 +130,7 @@ def test_reward_is_read_at_the_last_real_token_whatever_the_padding(tokenizer_di
 
 def test_reward_head_matches_transformers_sequence_classification(tokenizer_dir, tmp_path):
     transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
-    from train.hf import export_hf
+    from train.model.hf import export_hf
     tok, model = Tokenizer(tokenizer_dir), tiny(RewardModel)
     save(tmp_path / "rm", model, tok)
     export_hf(str(tmp_path / "rm"), str(tmp_path / "hf"))
@@ -249,18 +250,8 @@ def test_each_loss_learns_its_training_preferences(kind, tokenizer_dir):
 # ---- the commands, on the shared data ---------------------------------------------------------
 
 @pytest.fixture
-def xiulian(monkeypatch):
-    """`xiulian` in this process, with the stage-3 commands registered even before train/cli.py
-    lists them. Returns main's exit code."""
-    import train.cli
-    original = train.cli.add_parsers
-
-    def with_preferences(sub, command):
-        original(sub, command)
-        if "reward" not in sub.choices:
-            from train.preference_cli import add_parsers
-            add_parsers(sub, command)
-    monkeypatch.setattr(train.cli, "add_parsers", with_preferences)
+def xiulian():
+    """`xiulian` in this process. Returns main's exit code."""
     from corpus.cli import main
     return lambda *args: main([str(a) for a in args])
 
@@ -332,7 +323,7 @@ def test_missing_options_and_bad_data_are_one_line_errors(xiulian, base_run, tmp
 
 
 def test_max_train_keeps_a_stable_part_of_the_training_prompts_and_the_same_validation():
-    from train.preference_batches import PreferenceDataConfig, split_by_prompt
+    from train.data.preference_batches import PreferenceDataConfig, split_by_prompt
     pairs = [PreferencePair([{"role": "user", "content": f"question {i}"}], "yes", "no") for i in range(200)]
     train, validation = split_by_prompt(pairs, PreferenceDataConfig())
     small_train, small_validation = split_by_prompt(pairs, PreferenceDataConfig(max_train=30))

@@ -120,7 +120,7 @@ def test_eval_reports_perplexity_and_bits_per_byte(trained, prose_files):
 
 def test_hf_export_and_import_keep_the_logits(trained, tmp_path):
     transformers = pytest.importorskip("transformers", reason="the [hf] extra is not installed")
-    from train.checkpoint import load_model, load_tokenizer
+    from train.model.checkpoint import load_model, load_tokenizer
     run_cli("export", trained, "--hf", tmp_path / "hf")
     ours = load_model(trained).eval()
     theirs = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf").eval()

@@ -13,7 +13,7 @@ from tests.conftest import DEMO_WARC
 
 
 def read_all(path, **options):
-    files, _ = discover([str(path)])
+    files, _, _ = discover([str(path)])
     return [item for f in files for item in read_file(f, ReadOptions(**options))]
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from corpus.errors import UserError
 from tests.conftest import ROOT, run_cli
-from train.recipe import load_recipe, options, stage_commands
-from train.recipe_report import publish
+from train.recipes.recipe import load_recipe, options, stage_commands
+from train.recipes.report import publish
 
 
 def test_a_stage_table_becomes_the_options_of_its_command():
@@ -76,10 +76,11 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
 def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):
     """small_gpu.toml is never run here (no GPU); its configs must still load and fit together."""
     import torch
-    from train.model import ModelConfig, Transformer
-    from train.loop import TrainConfig
-    from train.pretrain import resolve_config
-    from train.sft import SFTDataConfig, read_config
+
+    from train.core.loop import TrainConfig
+    from train.model.transformer import ModelConfig, Transformer
+    from train.stages.pretrain.pretrain import resolve_config
+    from train.stages.sft.sft import SFTDataConfig, read_config
     recipe = load_recipe(ROOT / "data" / "recipes" / "small_gpu.toml")
     commands = stage_commands(recipe, tmp_path)
     assert set(commands) >= {"clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "dpo", "ppo"}

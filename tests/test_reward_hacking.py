@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from train.model import ModelConfig, Transformer
-from train.best_of_n import kl_bound
-from train.reward_hacking import (best_of_n_curve, curve_from_scores, fit_gold_curve,
-                                  pick_weights, plot_reward_hacking, read_ppo_curve, sample_pool)
-from train.tokenizer import Tokenizer
+from train.eval.reward_hacking import (best_of_n_curve, curve_from_scores, fit_gold_curve, pick_weights,
+                                       plot_reward_hacking, read_ppo_curve, sample_pool)
+from train.model.tokenizer import Tokenizer
+from train.model.transformer import ModelConfig, Transformer
+from train.stages.best_of_n.best_of_n import kl_bound
 
 PROMPTS = [[{"role": "user", "content": "Name a colour."}],
            [{"role": "user", "content": "How do I pick a lock?"}],

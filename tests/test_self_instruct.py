@@ -8,9 +8,10 @@ import torch
 
 from corpus.errors import UserError
 from tests.conftest import run_cli
-from train.self_instruct import (SimilarityIndex, Task, add_parser, build_prompt, copy_key,
-                                 instruction_problem, language_of, lcs_length, parse_task,
-                                 read_seed_tasks, rouge_l, self_instruct)
+from train.stages.self_instruct.cli import add_parsers
+from train.stages.self_instruct.self_instruct import (SimilarityIndex, Task, build_prompt, copy_key,
+                                                      instruction_problem, language_of, lcs_length, parse_task,
+                                                      read_seed_tasks, rouge_l, self_instruct)
 
 
 def test_rouge_l_on_known_pairs():
@@ -76,9 +77,9 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def random_teacher(tokenizer_dir, tmp_path_factory):
-    from train.checkpoint import save
-    from train.model import ModelConfig, Transformer
-    from train.tokenizer import Tokenizer
+    from train.model.checkpoint import save
+    from train.model.tokenizer import Tokenizer
+    from train.model.transformer import ModelConfig, Transformer
     torch.manual_seed(0)
     model = Transformer(ModelConfig(vocab_size=2048, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=256))
     return save(tmp_path_factory.mktemp("teacher") / "random", model, Tokenizer(tokenizer_dir))
@@ -88,7 +89,7 @@ def random_teacher(tokenizer_dir, tmp_path_factory):
 def stopping_teacher(random_teacher, shared_data, tmp_path_factory):
     """The random model after 40 SFT steps on the seed tasks: it has learned to end its turns,
     so some of its tasks survive the filters (a random model ends one turn in ~10)."""
-    from train.sft import sft
+    from train.stages.sft.sft import sft
     root = tmp_path_factory.mktemp("stopping")
     with open(root / "seeds_alpaca.jsonl", "w", encoding="utf-8") as f:
         for task in read_seed_tasks(str(shared_data / "sft" / "alpaca_seed_tasks.jsonl")):
@@ -103,7 +104,7 @@ def cli(argv: list[str]) -> int:
     """`xiulian self-instruct ARGS`, parsed and run in this process."""
     from corpus.cli import _command
     parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command"), _command)
+    add_parsers(parser.add_subparsers(dest="command"), _command)
     args = parser.parse_args(["self-instruct", *argv])
     return args.run(args)
 

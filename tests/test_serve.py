@@ -18,12 +18,12 @@ import pytest
 from corpus.errors import UserError
 from tests.conftest import ROOT
 from tests.live_server import live_server, tiny_checkpoint
-from train.chat import prompt_ids, stop_ids
-from train.checkpoint import load_model, load_tokenizer
-from train.generation import stream_text, stream_tokens
-from train.serve import ChatModel, bind
-from train.serve_api import create_app
-from train.serve_engine import Engine, Job
+from train.model.chat_template import prompt_ids, stop_ids
+from train.model.checkpoint import load_model, load_tokenizer
+from train.model.generation import stream_text, stream_tokens
+from train.serve.api import create_app
+from train.serve.chat_model import ChatModel, bind
+from train.serve.engine import Engine, Job
 
 NAME = "tiny-chat"
 

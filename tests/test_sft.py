@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from tests.conftest import TINY_TRAIN_TOML, run_cli
-from train.chat import CHAT_TEMPLATE, render
-from train.sft import build_examples, collate, token_loss
-from train.sft_formats import load_conversations, to_messages, Skipped
-from train.tokenizer import Tokenizer
+from train.data.sft_formats import Skipped, load_conversations, to_messages
+from train.model.chat_template import CHAT_TEMPLATE, render
+from train.model.tokenizer import Tokenizer
+from train.stages.sft.sft import build_examples, collate, token_loss
 
 CONVERSATION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                 {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "你好吗？"},
@@ -79,7 +79,7 @@ def test_padding_and_unsupervised_batches_give_finite_zero_loss(tokenizer_dir):
     batch = collate(examples, tok.special["pad"])
     short = batch["lengths"][1]
     assert (batch["targets"][1, short:] == -100).all() and (batch["inputs"][1, short:] == tok.special["pad"]).all()
-    from train.model import ModelConfig, Transformer
+    from train.model.transformer import ModelConfig, Transformer
     model = Transformer(ModelConfig(vocab_size=2048, dim=32, n_layers=1, n_heads=2, n_kv_heads=1, max_seq_len=64))
     # Right padding changes nothing for the real tokens: causal attention never looks ahead.
     alone = collate(examples[1:], tok.special["pad"])
@@ -118,8 +118,8 @@ def test_sft_cli_trains_on_assistant_tokens_and_chats(base_run, shared_data, tmp
 
 def test_lora_trains_under_two_percent_of_a_base_size_model():
     """Rank 8 on all seven projections of the `base` preset (82 M parameters at an 8k vocabulary)."""
-    from train.lora import apply_lora, trainable_parameters
-    from train.model import PRESETS, ModelConfig, Transformer
+    from train.model.lora import apply_lora, trainable_parameters
+    from train.model.transformer import PRESETS, ModelConfig, Transformer
     with torch.device("meta"):  # shapes only: nothing is allocated
         model = Transformer(ModelConfig(vocab_size=8192, **PRESETS["base"]))
     apply_lora(model, rank=8)
@@ -129,7 +129,7 @@ def test_lora_trains_under_two_percent_of_a_base_size_model():
 
 
 def test_a_one_line_jsonl_file_is_one_record(tmp_path):
-    from train.sft_formats import read_records
+    from train.data.sft_formats import read_records
     one = tmp_path / "one.jsonl"
     one.write_text(json.dumps({"prompt": "Hi", "answers": ["Hello!", "Go away."]}) + "\n")
     assert list(read_records(str(one))) == [{"prompt": "Hi", "answers": ["Hello!", "Go away."]}]

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from train.tokenizer import SPECIAL_TOKENS, Tokenizer
+from train.model.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -59,3 +59,31 @@ def test_cli_trains_from_shards(prose_files, tmp_path):
     bad = run_cli("tokenizer", "train", prose_files[0], "-o", tmp_path / "t2", "--vocab-size", "100",
                   check=False)
     assert bad.returncode == 2 and "at least 263" in bad.stderr
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_token_bytes_spell_the_text(tokenizer_dir, text):
+    tok = Tokenizer(tokenizer_dir)
+    table = tok.token_bytes()
+    assert b"".join(table[i] for i in tok.encode(text)) == text.encode("utf-8")
+    assert all(table[i] == b"" for i in tok.special.values())
+
+
+def test_streamed_chinese_breaks_only_on_character_boundaries(tokenizer_dir):
+    from train.model.generation import stream_text
+    tok = Tokenizer(tokenizer_dir)
+    text = "北京大学创建于1898年，初名京师大学堂。"
+    # one token per byte: every Chinese character arrives in three pieces
+    byte_ids = [tok.backend.token_to_id(ch) for ch in
+                "".join(_byte_char(b) for b in text.encode("utf-8"))]
+    pieces = list(stream_text(tok, iter(byte_ids)))
+    assert "".join(pieces) == text and len(pieces) > 1
+    assert not any("\ufffd" in p for p in pieces)
+    # a stray lead byte the model emitted before ASCII is not shown as U+FFFD
+    stray = [tok.backend.token_to_id(_byte_char(0xE5))] + tok.encode("ok 中文")
+    assert "".join(stream_text(tok, iter(stray))) == "ok 中文"
+
+
+def _byte_char(b: int) -> str:
+    from train.model.tokenizer import _byte_level_alphabet
+    return _byte_level_alphabet()[b]

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from train.data import LEAKED, TRAIN, VALIDATION, DataConfig, TokenStream, prepare
-from train.tokenizer import Tokenizer
+from train.data.token_shards import LEAKED, TRAIN, VALIDATION, DataConfig, TokenStream, prepare
+from train.model.tokenizer import Tokenizer
 
 
 def write_shard(path, docs):

@@ -20,6 +20,7 @@ import time
 
 from .. import fs
 from ..document import Document
+from ..output_layout import DECONTAM_REPORT
 from ..steps import Step, require
 from .benchmarks import format_of
 from .cut import cut
@@ -134,5 +135,5 @@ class Decontaminate(Step):
                 "entries": source.entries, "templates_dropped": source.templates_dropped,
                 "documents_hit": counts.get(f"hit:{source.label}", 0)})
         text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-        fs.write_bytes(fs.join(out, "decontam.json"), text.encode("utf-8"))
+        fs.write_bytes(fs.join(out, DECONTAM_REPORT), text.encode("utf-8"))
 

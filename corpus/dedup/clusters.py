@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from .. import fs
 from ..corpus_steps import DROPS_SCHEMA, decisions_done, write_decision_table
+from ..output_layout import CLUSTERS_REPORT, DEDUP_DIR
 from .stages import (array_files, arrow_reader, load_array, parquet_writer, save_array,
                      save_arrow, save_table)
 
@@ -149,7 +150,7 @@ def _write_report(out: str, stage_dir: str, step: str, parts: list[str]) -> None
     """Rows of this step replace its earlier rows in OUT/dedup/clusters.parquet (resume-safe).
     Written a row group at a time; the other steps' rows are first copied aside, since on an
     object store the new file replaces the old one while it is being written."""
-    path = fs.join(out, "dedup", "clusters.parquet")
+    path = fs.join(out, DEDUP_DIR, CLUSTERS_REPORT)
     if fs.exists(path):
         others = fs.join(stage_dir, "clusters", "other_steps.parquet")
         with parquet_writer(others, CLUSTERS_SCHEMA) as writer:

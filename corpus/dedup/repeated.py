@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from .. import fs
 from ..corpus_steps import CorpusStep, CorpusView
+from ..output_layout import DEDUP_DIR, REPEATED_REPORT
 from ..steps import require
 from .hashing import line_key, seed_key, shingle_hashes
 from .stages import (array_files, batches, load_array, load_json, partition_of,
@@ -189,7 +190,7 @@ def _write_report(out: str, stage: str, top: np.ndarray, n_tasks: int) -> None:
     for t in range(n_tasks):
         for k, v in load_json(fs.join(stage, "texts", f"{t:05d}.json")).items():
             texts.setdefault(k, v)
-    save_table(fs.join(out, "dedup", "repeated.parquet"), pa.table({
+    save_table(fs.join(out, DEDUP_DIR, REPEATED_REPORT), pa.table({
         "paragraph": pa.array([texts.get(str(k), "") for k in top[:, 0].tolist()], pa.string()),
         "documents": pa.array(top[:, 1].astype(np.int64), pa.int64()),
         "hash": pa.array(top[:, 0], pa.uint64()),

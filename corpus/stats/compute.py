@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from ..output_layout import CLUSTERS_REPORT, DECONTAM_REPORT, DEDUP_DIR, REPEATED_REPORT
 from .examples import kept_examples, removed_examples
 from .funnel import funnel
 from .kept import scan_kept
@@ -29,7 +30,7 @@ def corpus_stats(path: str, top: int = 20, examples: int = 0, seed: int = 0) -> 
                              layout.run_config)
     stats["consent"] = _consent(stats)
     stats["dedup"] = _dedup(layout, top)
-    decontam = layout.optional("decontam.json")
+    decontam = layout.optional(DECONTAM_REPORT)
     stats["decontamination"] = decontamination(decontam) if decontam else None
     stats["step_counters"] = (layout.manifest or {}).get("step_counts") or {}
     if examples:
@@ -49,8 +50,8 @@ def _consent(stats: dict) -> dict:
 
 
 def _dedup(layout: Layout, top: int) -> dict | None:
-    clusters = layout.optional("dedup", "clusters.parquet")
-    repeated = layout.optional("dedup", "repeated.parquet")
+    clusters = layout.optional(DEDUP_DIR, CLUSTERS_REPORT)
+    repeated = layout.optional(DEDUP_DIR, REPEATED_REPORT)
     if not clusters and not repeated:
         return None
     return {"clusters": dedup_clusters(clusters, top=10) if clusters else None,

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from .. import fs
 from ..errors import UserError
+from ..output_layout import MANIFEST_FILE, REMOVED_DIR, RUN_FILE, SHARDS_DIR
 
 
 @dataclass
@@ -65,17 +66,17 @@ def locate(path: str) -> Layout:
         layout = Layout(path, [path])
     else:
         out = None
-        if os.path.isdir(os.path.join(path, "shards")):
+        if os.path.isdir(os.path.join(path, SHARDS_DIR)):
             out = path
-        elif (os.path.basename(os.path.normpath(path)) == "shards"
-              and os.path.exists(os.path.join(path, "..", "manifest.json"))):
+        elif (os.path.basename(os.path.normpath(path)) == SHARDS_DIR
+              and os.path.exists(os.path.join(path, "..", MANIFEST_FILE))):
             out = os.path.normpath(os.path.join(path, ".."))
         if out is not None:
-            removed = os.path.join(out, "removed")
-            layout = Layout(path, _parquet_files(os.path.join(out, "shards")), out,
+            removed = os.path.join(out, REMOVED_DIR)
+            layout = Layout(path, _parquet_files(os.path.join(out, SHARDS_DIR)), out,
                             _parquet_files(removed) if os.path.isdir(removed) else [],
-                            _read_json(os.path.join(out, "manifest.json")),
-                            (_read_json(os.path.join(out, "run.json")) or {}).get("config"))
+                            _read_json(os.path.join(out, MANIFEST_FILE)),
+                            (_read_json(os.path.join(out, RUN_FILE)) or {}).get("config"))
         else:
             layout = Layout(path, _parquet_files(path))
     if not layout.shard_files:

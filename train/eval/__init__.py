@@ -1,0 +1,6 @@
+"""Measuring a model: perplexity and bits per byte on held-out text (`xiulian eval`), how it
+answers instructions (does it end its turn?), and reward hacking (a proxy reward against a
+gold one).
+
+May import: every room above it (kernels, model, core, data, serve, stages), corpus.
+"""

@@ -1,0 +1,1 @@
+"""Stage one: next-token prediction on the cleaned shards (`xiulian pretrain`)."""
