@@ -12,6 +12,8 @@ planted copies.
 
     .venv/bin/python bench/exact_dedup_memory.py                 # 10 M documents, 30 % copies
     .venv/bin/python bench/exact_dedup_memory.py --docs 1000000  # a quick one
+    .venv/bin/python bench/exact_dedup_memory.py --corpus /tmp/c10m --generate-only
+    .venv/bin/python bench/exact_dedup_memory.py --corpus /tmp/c10m   # then, on a quiet machine
 
 Prints a Markdown table row and the command; writes nothing else (docs/SCALING.md and
 docs/BENCHMARKS.md quote it). Needs ~3 GB of free disk in --work.
@@ -44,10 +46,13 @@ WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu 
 
 
 def corpus(folder: Path, n_docs: int, dup_fraction: float, seed: int = 0) -> int:
-    """Write the Parquet input; returns the number of planted copies."""
+    """Write the Parquet input (unless `folder` holds it from an earlier run); returns the
+    number of planted copies."""
     rng = np.random.default_rng(seed)
     is_copy = rng.random(n_docs) < dup_fraction
     is_copy[0] = False
+    if (folder / "done").exists():
+        return int(is_copy.sum())
     originals = np.nonzero(~is_copy)[0]
     # each copy repeats a random earlier original (so a copy of a copy is in the same cluster)
     earlier = np.searchsorted(originals, np.arange(n_docs), side="left")
@@ -67,6 +72,7 @@ def corpus(folder: Path, n_docs: int, dup_fraction: float, seed: int = 0) -> int
         ids = [f"d{d}" for d in range(start, stop)]
         pq.write_table(pa.table({"id": ids, "text": texts}),
                        folder / f"part{start // ROWS_PER_FILE:04d}.parquet")
+    (folder / "done").write_text(f"{n_docs} {dup_fraction} {seed}\n")
     return int(is_copy.sum())
 
 
@@ -82,16 +88,19 @@ def phase(out: Path) -> str:
     return "clusters" if any((stages[0] / "dups").glob("*.npy")) else "hash + sort"
 
 
-def run(n_docs: int, dup_fraction: float, workers: int, work: str | None) -> dict:
+def run(n_docs: int, dup_fraction: float, workers: int, work: str | None, inputs: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix="xiulian-exact-bench-", dir=work) as tmp:
         folder = Path(tmp)
-        (folder / "in").mkdir()
+        source = Path(inputs) if inputs else folder / "in"
+        source.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        planted = corpus(folder / "in", n_docs, dup_fraction)
+        planted = corpus(source, n_docs, dup_fraction)
         generated = time.perf_counter() - t0
+        if inputs and not any(source.glob("*.parquet")):
+            raise SystemExit(f"{source}: no corpus")
         config = folder / "exact.toml"
         config.write_text('[[steps]]\nuse = "exact_dedup"\n')
-        cmd = [sys.executable, "-m", "corpus.cli", "clean", str(folder / "in"), "-o", str(folder / "out"),
+        cmd = [sys.executable, "-m", "corpus.cli", "clean", str(source), "-o", str(folder / "out"),
                "--config", str(config), "--workers", str(workers), "-q"]
         peaks = {phase: [0, 0] for phase in PHASES}   # phase -> [parent, tree] bytes
         t0 = time.perf_counter()
@@ -128,8 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dup-fraction", type=float, default=0.3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", help="folder for the corpus and the output (default: the temp dir)")
+    ap.add_argument("--corpus", help="keep the generated corpus here and reuse it on later runs "
+                    "(generate it once, then time the run under a quiet machine)")
+    ap.add_argument("--generate-only", action="store_true", help="with --corpus: write it and stop")
     args = ap.parse_args(argv)
-    r = run(args.docs, args.dup_fraction, args.workers, args.work)
+    if args.generate_only:
+        if not args.corpus:
+            raise SystemExit("--generate-only needs --corpus")
+        Path(args.corpus).mkdir(parents=True, exist_ok=True)
+        print(f"{corpus(Path(args.corpus), args.docs, args.dup_fraction):,} copies planted in {args.corpus}")
+        return 0
+    r = run(args.docs, args.dup_fraction, args.workers, args.work, args.corpus)
     mib = 1 << 20
     print(f"{machine_line()}; commit {git_commit()}; corpus generated in {r['generate_s']:.0f} s")
     phases = " / ".join(PHASES)
