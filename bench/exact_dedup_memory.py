@@ -15,8 +15,8 @@ planted copies.
     .venv/bin/python bench/exact_dedup_memory.py --corpus /tmp/c10m --generate-only
     .venv/bin/python bench/exact_dedup_memory.py --corpus /tmp/c10m   # then, on a quiet machine
 
-Prints a Markdown table row and the command; writes nothing else (docs/SCALING.md and
-docs/BENCHMARKS.md quote it). Needs ~3 GB of free disk in --work.
+Writes the "## Exact dedup memory" section of docs/BENCHMARKS.md (--no-docs: print only);
+docs/SCALING.md and docs/dedup.md quote it. Needs ~3 GB of free disk in --work.
 """
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import git_commit, machine_line  # noqa: E402
+from benchdocs import command, git_commit, machine_line, write_section  # noqa: E402
 from minhash_vs_peers import tree_rss  # noqa: E402
 
+SECTION = "## Exact dedup memory"
 ROWS_PER_FILE = 1_000_000
 PHASES = ("map", "hash + sort", "clusters", "finalize")
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", help="keep the generated corpus here and reuse it on later runs "
                     "(generate it once, then time the run under a quiet machine)")
     ap.add_argument("--generate-only", action="store_true", help="with --corpus: write it and stop")
+    ap.add_argument("--no-docs", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     args = ap.parse_args(argv)
     if args.generate_only:
         if not args.corpus:
@@ -149,15 +151,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     r = run(args.docs, args.dup_fraction, args.workers, args.work, args.corpus)
     mib = 1 << 20
-    print(f"{machine_line()}; commit {git_commit()}; corpus generated in {r['generate_s']:.0f} s")
     phases = " / ".join(PHASES)
-    print(f"| docs | exact copies planted | removed | clusters | workers | seconds | peak RSS, "
-          f"parent: {phases} | peak RSS, process tree: {phases} |\n"
-          "|---:|---:|---:|---:|---:|---:|---|---|")
     parent = " / ".join(f"{r['peaks'][p][0] / mib:,.0f}" for p in PHASES)
     tree = " / ".join(f"{r['peaks'][p][1] / mib:,.0f}" for p in PHASES)
-    print(f"| {r['docs']:,} | {r['planted']:,} | {r['removed']:,} | {r['clusters']:,} | "
-          f"{r['workers']} | {r['seconds']:.0f} | {parent} MiB | {tree} MiB |")
+    given = argv if argv is not None else sys.argv[1:]
+    shown = [a for i, a in enumerate(given) if a != "--no-docs"   # where it ran is not how
+             and a not in ("--work", "--corpus") and given[i - 1:i] not in (["--work"], ["--corpus"])]
+    section = "\n".join([
+        SECTION, "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} at commit `{git_commit()}` on {machine_line()} "
+        f"by `{command('exact_dedup_memory.py', shown)}`.", "",
+        f"`xiulian clean` with `exact_dedup` alone over {r['docs']:,} short documents (a number and "
+        f"eight words; Parquet files of {ROWS_PER_FILE:,} rows, one task each), {args.dup_fraction:.0%} "
+        "of them exact copies of an earlier one (a third with other case and spacing), copies of "
+        "copies included. Peak resident memory sampled every 0.05 s, per phase: the map tasks; "
+        "exact_dedup hashing and sorting its key partitions; turning the duplicate pairs into "
+        "drops and the clusters report; finalize writing the shards.", "",
+        f"| docs | exact copies planted | removed | clusters | workers | seconds | peak RSS, "
+        f"parent: {phases} | peak RSS, process tree: {phases} |",
+        "|---:|---:|---:|---:|---:|---:|---|---|",
+        f"| {r['docs']:,} | {r['planted']:,} | {r['removed']:,} | {r['clusters']:,} | "
+        f"{r['workers']} | {r['seconds']:.0f} | {parent} MiB | {tree} MiB |", ""])
+    print(section)
+    if not args.no_docs:
+        write_section(SECTION, section)
     return 0 if r["removed"] == r["planted"] else 1
 
 
