@@ -6,8 +6,9 @@ Sub-stages in the step's scratch folder, each resumable (a file that exists is c
   pairs/PPPP.npy         per partition (parallel): candidate pairs sharing a bucket whose
                          estimated Jaccard similarity reaches the threshold
 then, in one process, groups (graph.stars: no chaining), the drops
-(`duplicate_of:<survivor id>`) and OUT/dedup/clusters.parquet. Memory is bounded by one
-partition of bucket entries plus the verified pairs.
+(`duplicate_of:<survivor id>`) and OUT/dedup/clusters.parquet (clusters.py). Memory is
+bounded by one partition of bucket entries plus the verified pairs (16 bytes each, in the
+parent).
 """
 from __future__ import annotations
 
