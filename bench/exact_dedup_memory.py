@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -36,8 +34,8 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchdocs import command, git_commit, machine_line, write_section  # noqa: E402
-from minhash_vs_peers import tree_rss  # noqa: E402
+from benchdocs import (command, git_commit, machine_line, run_sampled, tree_rss,  # noqa: E402
+                       write_section)
 
 SECTION = "## Exact dedup memory"
 ROWS_PER_FILE = 1_000_000
@@ -104,27 +102,17 @@ def run(n_docs: int, dup_fraction: float, workers: int, work: str | None, inputs
         cmd = [sys.executable, "-m", "corpus.cli", "clean", str(source), "-o", str(folder / "out"),
                "--config", str(config), "--workers", str(workers), "-q"]
         peaks = {phase: [0, 0] for phase in PHASES}   # phase -> [parent, tree] bytes
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        page = os.sysconf("SC_PAGE_SIZE")
 
-        def watch():
-            page = os.sysconf("SC_PAGE_SIZE")
-            while proc.poll() is None:
-                try:
-                    with open(f"/proc/{proc.pid}/statm") as f:
-                        parent = int(f.read().split()[1]) * page
-                except FileNotFoundError:
-                    break
-                peak = peaks[phase(folder / "out")]
-                peak[0], peak[1] = max(peak[0], parent), max(peak[1], tree_rss(proc.pid))
-                time.sleep(0.05)
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        stderr = proc.communicate()[1]
-        seconds = time.perf_counter() - t0
-        watcher.join()
-        if proc.returncode:
-            raise SystemExit(f"xiulian clean failed ({proc.returncode}): {stderr[-2000:]}")
+        def sample(pid):
+            try:
+                with open(f"/proc/{pid}/statm") as f:
+                    parent = int(f.read().split()[1]) * page
+            except FileNotFoundError:
+                return
+            peak = peaks[phase(folder / "out")]
+            peak[0], peak[1] = max(peak[0], parent), max(peak[1], tree_rss(pid))
+        seconds, _ = run_sampled(cmd, sample, every=0.05, cwd=ROOT)
         manifest = json.loads((folder / "out" / "manifest.json").read_text())
         clusters = pq.read_metadata(folder / "out" / "dedup" / "clusters.parquet").num_rows
     return {"docs": n_docs, "planted": planted, "removed": manifest["counts"]["removed"],
