@@ -43,7 +43,7 @@ DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", ROOT.parent / "shared" / "data
 from corpus.dedup.hashing import TokenHasher, seed_key, shingle_hashes  # noqa: E402
 from corpus.dedup.minhash import document_signatures  # noqa: E402
 from corpus.dedup.signatures import signatures, similarity  # noqa: E402
-from corpus.dedup.stages import task_offsets  # noqa: E402
+from corpus.dedup.scratch_files import task_offsets  # noqa: E402
 from corpus.dedup.text import tokens  # noqa: E402
 from benchdocs import (command, machine_line, package_versions, run_sampled, tree_rss,  # noqa: E402
                        versions, write_section)

@@ -50,6 +50,8 @@ BENCHMARKS = [
      ["train_vs_hf.py", "--steps", "30", "--warmup", "5", "--threads", CORES, "--device", "cpu",
       "--batch", "8", "--seq", "256", "--quiet-wait", "900"],
      ["--steps", "3", "--warmup", "1", "--threads", "1", "--settings", "fp32"], 5),
+    ("eval", "Benchmark evaluation vs lm-evaluation-harness", ["eval_vs_lmeval.py", "--part", "speed",
+     "--limit", "20"], ["--part", "speed", "--limit", "4", "--tasks", "hellaswag", "--no-docs"], 5),
 ]
 
 

@@ -161,11 +161,11 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
         counts = runner.run_map(tasks, bar.update, task_done)
     finally:
         bar.close()
-    def stage_started(name: str) -> None:
+    def step_started(name: str) -> None:
         if progress:
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
-    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, stage_started)
+    run_corpus_steps(out, len(tasks), pipeline.corpus_steps, runner, step_started)
     run_info["versions"] = package_versions()
     manifest = finalize(out, len(tasks), counts, kept_schema(pipeline.score_columns), shard_bytes,
                         run_info)

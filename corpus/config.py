@@ -30,18 +30,33 @@ def load_config(path: str | None = None) -> dict:
     """Read and validate a config file (the shipped default when `path` is None)."""
     if path is None:
         text = resources.files("corpus").joinpath("configs/default.toml").read_text("utf-8")
-        where = "default config"
-    else:
-        if not os.path.isfile(path):
-            raise UserError(f"config file not found: {path}")
+        return resolve(parse_toml(text, "default config"), "default config")
+    return resolve(read_toml(path), path)
+
+
+def read_toml(path: str | os.PathLike, tables: tuple[str, ...] | None = None) -> dict:
+    """The project's one TOML reader (pipeline configs, training configs, recipes): a missing,
+    unreadable or invalid file, or a table not among `tables`, is a one-line UserError."""
+    if not os.path.isfile(path):
+        raise UserError(f"config file not found: {path}")
+    try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        where = path
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config {path}: {exc}") from None
+    raw = parse_toml(text, str(path))
+    unknown = sorted(set(raw) - set(tables)) if tables is not None else []
+    if unknown:
+        raise UserError(f"{path}: unknown section(s) {', '.join(unknown)}; "
+                        f"use {', '.join(f'[{t}]' for t in tables)}")
+    return raw
+
+
+def parse_toml(text: str, where: str) -> dict:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{where}: not valid TOML: {exc}") from None
-    return resolve(raw, where)
 
 
 def resolve(raw: dict, where: str = "config") -> dict:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import fs
-from .corpus_steps import Decisions, stage_folders
+from .corpus_steps import Decisions, step_folders
 from .output_layout import MANIFEST_FILE, REMOVED_DIR, SHARDS_DIR
 from .pipeline import task_folder
 from .schema import REMOVED_SCHEMA, removed_row
@@ -60,13 +60,13 @@ def finalize(out: str, n_tasks: int, task_counts: list[dict], kept_schema: pa.Sc
         fs.delete_dir(fs.join(out, sub))
     shards = ShardWriter(fs.join(out, SHARDS_DIR), kept_schema, shard_bytes)
     ledger = ShardWriter(fs.join(out, REMOVED_DIR), REMOVED_SCHEMA, shard_bytes)
-    stages = stage_folders(out)
+    step_dirs = step_folders(out)
     removed_by: Counter[str] = Counter()
     for task in range(n_tasks):
         folder = task_folder(out, task)
         for table in _batches(fs.join(folder, "removed.parquet"), REMOVED_SCHEMA):
             ledger.write(table)
-        decisions = Decisions(out, task, stages)
+        decisions = Decisions(out, task, step_dirs)
         first_row = 0
         for table in _batches(fs.join(folder, "kept.parquet"), kept_schema):
             n = table.num_rows

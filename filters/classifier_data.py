@@ -3,12 +3,12 @@ split off a stable holdout, guess the language."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass
 
 from corpus.errors import UserError
+from corpus.readers import record_files
 
 # Han (incl. extension A/B+ and compatibility ideographs) and kana: scripts written without spaces.
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\U00020000-\U0002fa1f"
@@ -53,26 +53,10 @@ def _label_text(value) -> str:
 def _read_records(path: str) -> list[dict]:
     if not os.path.isfile(path):
         raise UserError(f"file not found: {path}")
-    name = path.lower()
-    try:
-        if name.endswith(".csv") or name.endswith(".tsv"):
-            import csv
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                return list(csv.DictReader(f, delimiter="\t" if name.endswith(".tsv") else ","))
-        if name.endswith(".parquet"):
-            import pyarrow.parquet as pq
-            return pq.read_table(path).to_pylist()
-        if name.endswith((".jsonl", ".ndjson", ".json")):
-            with open(path, encoding="utf-8-sig") as f:
-                text = f.read()
-            if name.endswith(".json") and text.lstrip().startswith("["):
-                return json.loads(text)
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
-    except Exception as exc:  # pyarrow raises its own error types for a bad Parquet file
-        raise UserError(f"{path}: cannot read: {type(exc).__name__}: {exc}") from None
-    raise UserError(f"{path}: unknown format (use .csv, .tsv, .jsonl, .json or .parquet)")
+    fmt = record_files.format_of(path)
+    if fmt not in ("csv", "tsv", "jsonl", "json", "parquet"):
+        raise UserError(f"{path}: unknown format (use .csv, .tsv, .jsonl, .json or .parquet)")
+    return list(record_files.read_records(path, fmt))
 
 
 def is_holdout(text: str, percent: int = 10) -> bool:

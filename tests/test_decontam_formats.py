@@ -95,3 +95,16 @@ def test_unreadable_benchmarks_are_user_errors(tmp_path):
         list(read_records(str(tmp_path / "broken.jsonl")))
     with pytest.raises(UserError, match="unknown format"):
         list(read_records(str(tmp_path / "items.docx")))
+
+
+@pytest.mark.parametrize("name", ["bench.jsonl", "bench.json", "bench.jsonl.gz"])
+def test_a_broken_line_is_reported_by_its_line_in_the_file(shared_data, tmp_path, name):
+    """JSON Lines (even saved as .json) is read by the project's one record reader, which names the
+    file's line: a broken second line is line 2, not "line 1 column 40" of that line alone."""
+    first = (shared_data / "benchmarks" / "gsm8k_test.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    text = first + '\n{"question": "Natalia sold clips" "answer": 72}\n' + first + "\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    with pytest.raises(UserError) as error:
+        list(read_records(str(path)))
+    assert str(error.value) == f"{path}, line 2: not valid JSON (Expecting ',' delimiter, column 35)"

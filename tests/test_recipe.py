@@ -77,10 +77,11 @@ def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):
     """small_gpu.toml is never run here (no GPU); its configs must still load and fit together."""
     import torch
 
+    from corpus.config import read_toml
     from train.core.loop import TrainConfig
     from train.model.transformer import ModelConfig, Transformer
     from train.stages.pretrain.pretrain import resolve_config
-    from train.stages.sft.sft import SFTDataConfig, read_config
+    from train.stages.sft.sft import SFTDataConfig
     recipe = load_recipe(ROOT / "data" / "recipes" / "small_gpu.toml")
     commands = stage_commands(recipe, tmp_path)
     assert set(commands) >= {"clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "dpo", "ppo"}
@@ -91,6 +92,6 @@ def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):
     with torch.device("meta"):
         model = Transformer(ModelConfig(**config["model"]))
     assert 25e6 < model.num_params() < 40e6
-    sft_config = read_config(commands["sft"][commands["sft"].index("--config") + 1])
+    sft_config = read_toml(commands["sft"][commands["sft"].index("--config") + 1], ("train", "data", "lora"))
     assert TrainConfig.from_dict(sft_config["train"]).batch_size == 32
     assert SFTDataConfig(**sft_config["data"]).overlong == "drop"

@@ -14,7 +14,7 @@ import pytest
 from corpus import cli
 from corpus.stats.cli import add_parsers
 from corpus.stats.compute import corpus_stats
-from corpus.stats.report import SECTIONS
+from corpus.stats.html_report import SECTIONS
 from tests.conftest import run_cli, write_config
 
 # Extraction, a length rule that removes some pages, and language ID: a kept set with two
@@ -160,7 +160,7 @@ def test_html_report_is_self_contained_with_every_section(out, tmp_path, capsys)
 
 
 def test_report_escapes_text_that_looks_like_markup(tmp_path):
-    from corpus.stats.report import write_report
+    from corpus.stats.html_report import write_report
     stats = corpus_stats(str(_shard_with_metadata(tmp_path)), examples=2)
     write_report(stats, str(tmp_path / "r.html"))
     html = (tmp_path / "r.html").read_text(encoding="utf-8")

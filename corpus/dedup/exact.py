@@ -1,7 +1,7 @@
 """Exact dedup: documents whose normalised text is identical (NFKC, casefold, whitespace
 collapsed) keep only their first copy in input order.
 
-Sub-stages in the step's scratch folder, each resumable:
+Phases in the step's scratch folder, each resumable:
   keys/TTTTT.npy   per task (parallel): xxh3_128 of each kept document's normalised text
   dups/PPPP.npy    per hash partition (parallel): (duplicate, first copy) global numbers
 then the drops (`duplicate_of:<id of the first copy>`) and OUT/dedup/clusters.parquet
@@ -17,7 +17,7 @@ from .. import fs
 from ..corpus_steps import CorpusStep
 from . import clusters
 from .hashing import text_key
-from .stages import (array_files, batches, load_array, partition_of, partitions_for,
+from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, task_offsets)
 
 KEYS_PER_PARTITION = 16_000_000  # 16-byte keys, ~70 bytes each while sorted: ~1.1 GB a partition
@@ -34,43 +34,43 @@ class ExactDedup(CorpusStep):
     name = "exact_dedup"
 
     def run_corpus(self, corpus) -> None:
-        counts = corpus.map(_hash_task, [(*a, corpus.stage_dir) for a in corpus.task_args()])
+        counts = corpus.map(_hash_task, [(*a, corpus.step_dir) for a in corpus.task_args()])
         offsets = task_offsets(counts)
         n_parts = partitions_for(int(offsets[-1]), KEYS_PER_PARTITION)
-        corpus.map(_find_duplicates, [(corpus.stage_dir, offsets, p, n_parts) for p in range(n_parts)])
-        pairs = [load_array(f) for f in array_files(fs.join(corpus.stage_dir, "dups"))]
+        corpus.map(_find_duplicates, [(corpus.step_dir, offsets, p, n_parts) for p in range(n_parts)])
+        pairs = [load_array(f) for f in array_files(fs.join(corpus.step_dir, "dups"))]
         pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
         clusters.apply(corpus, self.name, pairs[:, 0], pairs[:, 1], offsets)
 
 
-def _keys_path(stage_dir: str, task: int) -> str:
-    return fs.join(stage_dir, "keys", f"{task:05d}.npy")
+def _keys_path(step_dir: str, task: int) -> str:
+    return fs.join(step_dir, "keys", f"{task:05d}.npy")
 
 
 def _hash_task(args) -> int:
-    out, task, stages, stage_dir = args
-    path = _keys_path(stage_dir, task)
+    out, task, step_dirs, step_dir = args
+    path = _keys_path(step_dir, task)
     if fs.exists(path):
         return len(load_array(path, mmap=True))
     rows, ids, keys = [], [], []
-    for batch_rows, records in batches(out, task, stages, ["id"]):
+    for batch_rows, records in batches(out, task, step_dirs, ["id"]):
         rows += batch_rows
         ids += [r["id"] for r in records]
         keys += [text_key(r["text"]) for r in records]
-    clusters.save_docs(stage_dir, task, rows, ids)
+    clusters.save_docs(step_dir, task, rows, ids)
     array = np.frombuffer(b"".join(keys), dtype=">u8").astype(np.uint64).reshape(-1, 2)
     save_array(path, array)
     return len(array)
 
 
 def _find_duplicates(args) -> None:
-    stage_dir, offsets, part, n_parts = args
-    path = fs.join(stage_dir, "dups", f"{part:04d}.npy")
+    step_dir, offsets, part, n_parts = args
+    path = fs.join(step_dir, "dups", f"{part:04d}.npy")
     if fs.exists(path):
         return
     his, los, docs = [], [], []
     for task in range(len(offsets) - 1):
-        keys = load_array(_keys_path(stage_dir, task), mmap=True)
+        keys = load_array(_keys_path(step_dir, task), mmap=True)
         mine = np.nonzero(partition_of(keys[:, 0], n_parts) == part)[0]
         his.append(keys[mine, 0])
         los.append(keys[mine, 1])

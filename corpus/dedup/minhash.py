@@ -1,6 +1,6 @@
 """MinHash near-dedup across the whole corpus.
 
-Sub-stages in the step's scratch folder, each resumable (a file that exists is complete):
+Phases in the step's scratch folder, each resumable (a file that exists is complete):
   sig/TTTTT.npy          per task (parallel): uint32 signatures of each document's shingles
   bands/TTTTT-PPPP.npy   per task (parallel): (bucket key, document) per band, by partition
   pairs/PPPP.npy         per partition (parallel): candidate pairs sharing a bucket whose
@@ -23,7 +23,7 @@ from .graph import stars
 from .hashing import TokenHasher, seed_key, shingle_hashes
 from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
-from .stages import (array_files, batches, load_array, partition_of, partitions_for,
+from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, save_json, task_offsets)
 from .text import tokens
 
@@ -59,16 +59,16 @@ class MinHashDedup(CorpusStep):
         self.bands, self.rows = (bands, rows) if bands else bands_for(self.threshold, num_perm)
 
     def run_corpus(self, corpus) -> None:
-        stage = corpus.stage_dir
-        counts = corpus.map(_signature_task, [(*a, stage, self.params()) for a in corpus.task_args()])
+        step_dir = corpus.step_dir
+        counts = corpus.map(_signature_task, [(*a, step_dir, self.params()) for a in corpus.task_args()])
         offsets = task_offsets(counts)
         if offsets[-1] >= 1 << 32:
             raise UserError("minhash_dedup: more than 2^32 documents in one run; dedup in parts")
         n_parts = partitions_for(int(offsets[-1]) * self.bands, ENTRIES_PER_PARTITION)
-        corpus.map(_band_task, [(stage, t, int(offsets[t]), self.params(), n_parts)
+        corpus.map(_band_task, [(step_dir, t, int(offsets[t]), self.params(), n_parts)
                                 for t in range(corpus.n_tasks)])
-        corpus.map(_candidate_task, [(stage, offsets, p, self.params()) for p in range(n_parts)])
-        found = [load_array(f) for f in array_files(fs.join(stage, "pairs"))]
+        corpus.map(_candidate_task, [(step_dir, offsets, p, self.params()) for p in range(n_parts)])
+        found = [load_array(f) for f in array_files(fs.join(step_dir, "pairs"))]
         pairs = _unique_pairs(np.concatenate(found)) if found else np.zeros((0, 2), np.int64)
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
         clusters.apply(corpus, self.name, duplicates, survivors, offsets)
@@ -89,54 +89,54 @@ def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int,
     return signatures(shingles, shingle_starts, num_perm, seed)
 
 
-def _sig_path(stage_dir: str, task: int) -> str:
-    return fs.join(stage_dir, "sig", f"{task:05d}.npy")
+def _sig_path(step_dir: str, task: int) -> str:
+    return fs.join(step_dir, "sig", f"{task:05d}.npy")
 
 
 def _signature_task(args) -> int:
-    out, task, stages, stage_dir, p = args
-    path = _sig_path(stage_dir, task)
+    out, task, step_dirs, step_dir, p = args
+    path = _sig_path(step_dir, task)
     if fs.exists(path):
         return len(load_array(path, mmap=True))
     hasher = TokenHasher()
     rows, ids, parts = [], [], []
-    for batch_rows, records in batches(out, task, stages, ["id"]):
+    for batch_rows, records in batches(out, task, step_dirs, ["id"]):
         sig = document_signatures([r["text"] for r in records], p["ngram"], p["num_perm"], p["seed"], hasher)
         keep = has_signature(sig)  # a text without a single token has nothing to compare
         rows += [r for r, k in zip(batch_rows, keep) if k]
         ids += [r["id"] for r, k in zip(records, keep) if k]
         parts.append(sig[keep])
-    clusters.save_docs(stage_dir, task, rows, ids)
+    clusters.save_docs(step_dir, task, rows, ids)
     save_array(path, np.concatenate(parts) if parts else np.zeros((0, p["num_perm"]), np.uint32))
     return len(rows)
 
 
 def _band_task(args) -> None:
-    stage_dir, task, offset, p, n_parts = args
-    done = fs.join(stage_dir, "bands", f"{task:05d}.done")
+    step_dir, task, offset, p, n_parts = args
+    done = fs.join(step_dir, "bands", f"{task:05d}.done")
     if fs.exists(done):
         return
-    sig = load_array(_sig_path(stage_dir, task))
+    sig = load_array(_sig_path(step_dir, task))
     keys = band_keys(sig, p["bands"], p["rows"], p["seed"]).ravel()
     docs = np.repeat(np.arange(len(sig), dtype=np.uint64) + np.uint64(offset), p["bands"])
     part = partition_of(keys, n_parts)
     for q in range(n_parts):
         mine = part == q
-        save_array(fs.join(stage_dir, "bands", f"{task:05d}-{q:04d}.npy"),
+        save_array(fs.join(step_dir, "bands", f"{task:05d}-{q:04d}.npy"),
                    np.stack([keys[mine], docs[mine]], axis=1))
     save_json(done, {"partitions": n_parts})
 
 
 def _candidate_task(args) -> None:
-    stage_dir, offsets, part, p = args
-    path = fs.join(stage_dir, "pairs", f"{part:04d}.npy")
+    step_dir, offsets, part, p = args
+    path = fs.join(step_dir, "pairs", f"{part:04d}.npy")
     if fs.exists(path):
         return
-    entries = [load_array(fs.join(stage_dir, "bands", f"{t:05d}-{part:04d}.npy"))
+    entries = [load_array(fs.join(step_dir, "bands", f"{t:05d}-{part:04d}.npy"))
                for t in range(len(offsets) - 1)]
     entries = np.concatenate(entries) if entries else np.zeros((0, 2), np.uint64)
     a, b = _bucket_pairs(entries[:, 0], entries[:, 1].astype(np.int64))
-    store = _Signatures(stage_dir, offsets)
+    store = _Signatures(step_dir, offsets)
     keep = np.zeros(len(a), dtype=bool)
     for i in range(0, len(a), VERIFY_CHUNK):
         j = min(i + VERIFY_CHUNK, len(a))
@@ -178,9 +178,9 @@ class _Signatures:
     """Signature rows by global document number, memory-mapped from the per-task files (read
     into memory whole when OUT is in an object store: 4 x num_perm bytes per document)."""
 
-    def __init__(self, stage_dir: str, offsets: np.ndarray):
+    def __init__(self, step_dir: str, offsets: np.ndarray):
         self.offsets = offsets
-        self.arrays = [load_array(_sig_path(stage_dir, t), mmap=True) for t in range(len(offsets) - 1)]
+        self.arrays = [load_array(_sig_path(step_dir, t), mmap=True) for t in range(len(offsets) - 1)]
 
     def take(self, docs: np.ndarray) -> np.ndarray:
         tasks = np.searchsorted(self.offsets, docs, side="right") - 1

@@ -10,7 +10,7 @@ A line is also cut when at least `fuzzy_containment` of its character 5-grams be
 repeated lines: the same advert with typos or another phone number is still the advert.
 (Character grams, not word grams: a typo costs a word n-gram set several whole words.)
 
-Sub-stages in the step's scratch folder, each resumable:
+Phases in the step's scratch folder, each resumable:
   lines/TTTTT.npy      per task: the distinct line hashes of each document
   freq/PPPP.npy        per hash partition: (hash, documents) of lines above max_docs
   grams/TTTTT.npy      per task: 5-gram hashes of repeated lines (the fuzzy index)
@@ -29,7 +29,7 @@ from ..corpus_steps import CorpusStep, CorpusView
 from ..output_layout import DEDUP_DIR, REPEATED_REPORT
 from ..steps import require
 from .hashing import line_key, seed_key, shingle_hashes
-from .stages import (array_files, batches, load_array, load_json, partition_of,
+from .scratch_files import (array_files, batches, load_array, load_json, partition_of,
                      partitions_for, save_array, save_json, save_table)
 from .text import lines, normalize
 
@@ -68,23 +68,23 @@ class RepeatedParagraphs(CorpusStep):
                                              "fuzzy_containment", "fuzzy_min_chars")}
 
     def run_corpus(self, corpus) -> None:
-        stage, p = corpus.stage_dir, self.params()
+        step_dir, p = corpus.step_dir, self.params()
         tasks = corpus.task_args()
-        counts = corpus.map(_line_task, [(*a, stage, p) for a in tasks])
+        counts = corpus.map(_line_task, [(*a, step_dir, p) for a in tasks])
         n_parts = partitions_for(int(sum(counts)), LINES_PER_PARTITION)
-        corpus.map(_count_task, [(stage, corpus.n_tasks, q, n_parts, p) for q in range(n_parts)])
-        freq = [load_array(f) for f in array_files(fs.join(stage, "freq"))]
+        corpus.map(_count_task, [(step_dir, corpus.n_tasks, q, n_parts, p) for q in range(n_parts)])
+        freq = [load_array(f) for f in array_files(fs.join(step_dir, "freq"))]
         freq = np.concatenate(freq) if freq else np.zeros((0, 2), np.uint64)
         freq = freq[np.argsort(freq[:, 0], kind="stable")]
-        save_array(fs.join(stage, "frequent.npy"), freq[:, 0])
+        save_array(fs.join(step_dir, "frequent.npy"), freq[:, 0])
         top = freq[np.lexsort((freq[:, 0], -freq[:, 1].astype(np.int64)))][:REPORT_TOP]
-        corpus.map(_gram_task, [(*a, stage, p, top[:, 0]) for a in tasks])
-        if not fs.exists(fs.join(stage, "grams.npy")):
-            grams = [load_array(f) for f in array_files(fs.join(stage, "grams"))]
-            save_array(fs.join(stage, "grams.npy"),
+        corpus.map(_gram_task, [(*a, step_dir, p, top[:, 0]) for a in tasks])
+        if not fs.exists(fs.join(step_dir, "grams.npy")):
+            grams = [load_array(f) for f in array_files(fs.join(step_dir, "grams"))]
+            save_array(fs.join(step_dir, "grams.npy"),
                        np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
-        corpus.map(_cut_task, [(*a, corpus.n_tasks, stage, p) for a in tasks])
-        _write_report(corpus.out, stage, top, corpus.n_tasks)
+        corpus.map(_cut_task, [(*a, corpus.n_tasks, step_dir, p) for a in tasks])
+        _write_report(corpus.out, step_dir, top, corpus.n_tasks)
 
 
 def _keys(text: str, min_line_chars: int) -> tuple[list[str], list[str], list[int | None]]:
@@ -95,12 +95,12 @@ def _keys(text: str, min_line_chars: int) -> tuple[list[str], list[str], list[in
 
 
 def _line_task(args) -> int:
-    out, task, stages, stage, p = args
-    path = fs.join(stage, "lines", f"{task:05d}.npy")
+    out, task, step_dirs, step_dir, p = args
+    path = fs.join(step_dir, "lines", f"{task:05d}.npy")
     if fs.exists(path):
         return len(load_array(path, mmap=True))
     found: list[int] = []
-    for _, records in batches(out, task, stages, []):
+    for _, records in batches(out, task, step_dirs, []):
         for r in records:
             found += {k for k in _keys(r["text"], p["min_line_chars"])[2] if k is not None}
     save_array(path, np.array(found, dtype=np.uint64))
@@ -108,13 +108,13 @@ def _line_task(args) -> int:
 
 
 def _count_task(args) -> None:
-    stage, n_tasks, part, n_parts, p = args
-    path = fs.join(stage, "freq", f"{part:04d}.npy")
+    step_dir, n_tasks, part, n_parts, p = args
+    path = fs.join(step_dir, "freq", f"{part:04d}.npy")
     if fs.exists(path):
         return
     keys = []
     for t in range(n_tasks):
-        k = load_array(fs.join(stage, "lines", f"{t:05d}.npy"), mmap=True)
+        k = load_array(fs.join(step_dir, "lines", f"{t:05d}.npy"), mmap=True)
         keys.append(np.asarray(k[partition_of(k, n_parts) == part]))
     values, counts = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.uint64), return_counts=True)
     over = counts > p["max_docs"]
@@ -130,13 +130,13 @@ def _line_grams(norm: str) -> np.ndarray:
 
 def _gram_task(args) -> None:
     """3-gram hashes of this task's repeated lines, and the text of the most repeated ones."""
-    out, task, stages, stage, p, top = args
-    path = fs.join(stage, "grams", f"{task:05d}.npy")
+    out, task, step_dirs, step_dir, p, top = args
+    path = fs.join(step_dir, "grams", f"{task:05d}.npy")
     if fs.exists(path):
         return
-    frequent = set(load_array(fs.join(stage, "frequent.npy")).tolist())
+    frequent = set(load_array(fs.join(step_dir, "frequent.npy")).tolist())
     wanted, texts, grams, seen = set(top.tolist()), {}, [], set()
-    for _, records in batches(out, task, stages, []):
+    for _, records in batches(out, task, step_dirs, []):
         for r in records:
             parts, norms, keys = _keys(r["text"], p["min_line_chars"])
             for line, norm, k in zip(parts, norms, keys):
@@ -147,19 +147,19 @@ def _gram_task(args) -> None:
                     texts[str(k)] = line
                 if p["fuzzy"] and len(norm) >= p["fuzzy_min_chars"]:
                     grams.append(_line_grams(norm))
-    save_json(fs.join(stage, "texts", f"{task:05d}.json"), texts)
+    save_json(fs.join(step_dir, "texts", f"{task:05d}.json"), texts)
     save_array(path, np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
 
 
 def _cut_task(args) -> None:
-    out, task, stages, n_tasks, stage, p = args
-    done = fs.join(stage, "cut", f"{task:05d}.done")
+    out, task, step_dirs, n_tasks, step_dir, p = args
+    done = fs.join(step_dir, "cut", f"{task:05d}.done")
     if fs.exists(done):
         return
-    frequent = set(load_array(fs.join(stage, "frequent.npy")).tolist())
-    grams = load_array(fs.join(stage, "grams.npy"))
+    frequent = set(load_array(fs.join(step_dir, "frequent.npy")).tolist())
+    grams = load_array(fs.join(step_dir, "grams.npy"))
     drops, edits, cut = {}, {}, 0
-    for rows, records in batches(out, task, stages, []):
+    for rows, records in batches(out, task, step_dirs, []):
         for row, r in zip(rows, records):
             parts, norms, keys = _keys(r["text"], p["min_line_chars"])
             keep = [k is None or (k not in frequent and not _near_repeated(norm, grams, p))
@@ -172,7 +172,7 @@ def _cut_task(args) -> None:
                 drops[row] = "mostly_repeated"
             else:
                 edits[row] = text
-    CorpusView(out, n_tasks, stage, None).write_decisions(task, drops, edits)
+    CorpusView(out, n_tasks, step_dir, None).write_decisions(task, drops, edits)
     save_json(done, {"lines_cut": cut, "dropped": len(drops), "edited": len(edits)})
 
 
@@ -184,11 +184,11 @@ def _near_repeated(norm: str, grams: np.ndarray, p: dict) -> bool:
     return float((grams[at] == mine).mean()) >= p["fuzzy_containment"]
 
 
-def _write_report(out: str, stage: str, top: np.ndarray, n_tasks: int) -> None:
+def _write_report(out: str, step_dir: str, top: np.ndarray, n_tasks: int) -> None:
     """OUT/dedup/repeated.parquet: the most repeated lines, with how many documents held them."""
     texts: dict[str, str] = {}
     for t in range(n_tasks):
-        for k, v in load_json(fs.join(stage, "texts", f"{t:05d}.json")).items():
+        for k, v in load_json(fs.join(step_dir, "texts", f"{t:05d}.json")).items():
             texts.setdefault(k, v)
     save_table(fs.join(out, DEDUP_DIR, REPEATED_REPORT), pa.table({
         "paragraph": pa.array([texts.get(str(k), "") for k in top[:, 0].tolist()], pa.string()),

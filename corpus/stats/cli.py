@@ -74,7 +74,7 @@ def _run_stats(args) -> int:
     stats = corpus_stats(args.output, top=args.top, examples=args.examples if args.html else 0,
                          seed=args.seed)
     if args.html:
-        from .report import write_report
+        from .html_report import write_report
         try:
             write_report(stats, args.html)
         except OSError as exc:

@@ -13,7 +13,7 @@ from .examples import kept_examples, removed_examples
 from .funnel import funnel
 from .kept import scan_kept
 from .layout import Layout, locate
-from .reports import decontamination, dedup_clusters, repeated_paragraphs
+from .step_outputs import decontamination, dedup_clusters, repeated_paragraphs
 
 CONSENT_STEP = "consent"
 

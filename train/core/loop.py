@@ -18,7 +18,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -28,53 +28,9 @@ from train.kernels.allocator import retain_freed_memory
 from train.kernels.flops import measured_peak_flops, mfu
 from train.model import checkpoint
 
+from .config import TrainConfig
 from .distributed import Distributed
 from .stage import Stage
-
-
-@dataclass
-class TrainConfig:
-    """`[train]` in a training config."""
-    max_steps: int = 1000
-    batch_size: int = 16            # sequences per micro-batch, per process
-    grad_accum: int = 1             # micro-batches per optimizer step
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1       # cosine decays to lr * this
-    warmup_steps: int | None = None # default: 5 % of max_steps, at most 100
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    optimizer: str = "adamw"        # or "muon" (matrices; AdamW for the rest)
-    muon_lr: float = 0.02           # Muon's peak rate, scaled by the schedule like `lr`
-    dtype: str = "auto"             # auto = bf16 on CUDA, fp32 on CPU; or bf16 / fp32
-    compile: bool = False
-    device: str = "auto"
-    seed: int = 0
-    eval_every: int = 100           # steps between validation passes; 0 = only at the end
-    eval_batches: int = 8
-    save_every: int = 0             # steps between checkpoints; 0 = eval_every
-    log_every: int = 1
-
-    def __post_init__(self):
-        if self.max_steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
-            raise UserError("max_steps, batch_size and grad_accum must be at least 1")
-        if self.optimizer not in ("adamw", "muon"):
-            raise UserError(f"optimizer must be adamw or muon, not {self.optimizer!r}")
-        if self.dtype not in ("auto", "bf16", "fp32"):
-            raise UserError(f"dtype must be auto, bf16 or fp32, not {self.dtype!r}")
-
-    @property
-    def warmup(self) -> int:
-        return self.warmup_steps if self.warmup_steps is not None else min(100, self.max_steps // 20)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserError(f"unknown [train] option(s): {', '.join(unknown)}")
-        return cls(**values)
 
 
 def lr_at(step: int, config: TrainConfig) -> float:

@@ -10,10 +10,11 @@ silently dropped.
 """
 from __future__ import annotations
 
-import gzip
+import os
 from collections import Counter
 
 from corpus.errors import UserError
+from corpus.readers import record_files
 
 from .sft_formats import Skipped, _from_alpaca, _from_messages, _from_sharegpt, load_records, read_records
 
@@ -52,13 +53,9 @@ def _prompt_records(path: str):
     if not path.endswith((".txt", ".txt.gz")):
         yield from read_records(path)
         return
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    yield from ({"prompt": line.strip()} for line in lines if line.strip())
+    if not os.path.isfile(path):
+        raise UserError(f"no such file: {path}")
+    yield from ({"prompt": line.strip()} for line in record_files.read_records(path, "text"))
 
 
 def fit_prompt(ids: list[int], max_len: int, max_new_tokens: int) -> list[int]:

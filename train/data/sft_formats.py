@@ -13,13 +13,13 @@ reason, never silently.
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from collections import Counter
 from collections.abc import Iterator
 
 from corpus.errors import UserError
+from corpus.readers import record_files
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "model": "assistant",
@@ -38,42 +38,13 @@ def write_records(path: str, rows) -> None:
 
 
 def read_records(path: str) -> Iterator[dict]:
-    """Records of a JSON array/object or JSONL file (.gz ok); an unreadable file is a UserError.
-
-    Decided by content, not by name: BELLE's seed tasks, for one, are JSONL named .json.
-    """
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise UserError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = None  # JSONL, or broken
-    if isinstance(data, list):
-        yield from data
-        return
-    if isinstance(data, dict):
-        # A one-line JSONL file is one record; a JSON object wrapping records ({"data": [...]})
-        # gives its first list of objects; any other object is one record.
-        wrapped = [] if path.removesuffix(".gz").endswith(".jsonl") else [
-            v for v in data.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
-        yield from wrapped[0] if wrapped else [data]
-        return
-    lines = [line for line in text.splitlines() if line.strip()]
-    parsed = 0
-    for line in lines:
-        try:
-            yield json.loads(line)
-            parsed += 1
-        except json.JSONDecodeError:
-            yield {"__broken__": True}
-    if lines and not parsed:
-        raise UserError(f"cannot read {path} as JSON or JSONL")
+    """Records of a JSON array/object or JSONL file (.gz ok), through the project's one reader
+    (corpus/readers/record_files.py); an unreadable file is a UserError, and a broken line comes
+    back as a record marked `__broken__` (its message) for the caller to count and skip."""
+    if not os.path.isfile(path):
+        raise UserError(f"no such file: {path}")
+    fmt = "jsonl" if path.removesuffix(".gz").endswith(".jsonl") else "json"
+    yield from record_files.read_records(path, fmt, broken="mark")
 
 
 def to_messages(record) -> list[dict]:
@@ -129,30 +100,27 @@ def _from_question(record: dict) -> list[dict]:
 
 
 def _from_messages(items) -> list[dict]:
-    if not isinstance(items, list):
-        raise Skipped("messages is not a list")
-    messages = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
-            raise Skipped("a message lacks string content")
-        role = SHAREGPT_ROLES.get(str(item.get("role", "")).lower())
-        if role is None:
-            raise Skipped(f"unknown role {item.get('role')!r}")
-        messages.append({"role": role, "content": item["content"]})
-    return messages
+    return _turns(items, "messages", "role", "content", "a message lacks string content", "unknown role")
 
 
 def _from_sharegpt(items, system) -> list[dict]:
+    start = [{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else []
+    return start + _turns(items, "conversations", "from", "value", "a turn lacks a string value",
+                          "unknown speaker")
+
+
+def _turns(items, name: str, role_key: str, text_key: str, no_text: str, bad_role: str) -> list[dict]:
+    """OpenAI messages ({role, content}) and ShareGPT turns ({from, value}) as chat messages."""
     if not isinstance(items, list):
-        raise Skipped("conversations is not a list")
-    messages = [{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else []
+        raise Skipped(f"{name} is not a list")
+    messages = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-            raise Skipped("a turn lacks a string value")
-        role = SHAREGPT_ROLES.get(str(item.get("from", "")).lower())
+        if not isinstance(item, dict) or not isinstance(item.get(text_key), str):
+            raise Skipped(no_text)
+        role = SHAREGPT_ROLES.get(str(item.get(role_key, "")).lower())
         if role is None:
-            raise Skipped(f"unknown speaker {item.get('from')!r}")
-        messages.append({"role": role, "content": item["value"]})
+            raise Skipped(f"{bad_role} {item.get(role_key)!r}")
+        messages.append({"role": role, "content": item[text_key]})
     return messages
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import xxhash
 
 from corpus.errors import UserError
+from corpus.output_layout import SHARDS_DIR
 
 TEXT_SUFFIXES = (".parquet", ".jsonl", ".txt")
 
@@ -33,7 +34,7 @@ def find_files(paths: list[str]) -> list[str]:
     found: list[str] = []
     for path in paths:
         if os.path.isdir(path):
-            inner = os.path.join(path, "shards")
+            inner = os.path.join(path, SHARDS_DIR)
             root = inner if os.path.isdir(inner) else path
             files = [f for suffix in TEXT_SUFFIXES
                      for f in glob.glob(os.path.join(root, "**", "*" + suffix), recursive=True)]
@@ -147,3 +148,20 @@ def _text_bytes(path: str) -> int:
         return 0
     return sum(meta.row_group(g).column(column).total_uncompressed_size
                for g in range(meta.num_row_groups))
+
+
+def read_token_stream(files: list[str], tokenizer, max_tokens: int) -> tuple["np.ndarray", int]:
+    """Documents joined by end-of-text tokens, up to `max_tokens`, and their UTF-8 size: the
+    stream a model is scored on (`xiulian eval --data`, a pretraining run's --heldout text)."""
+    import numpy as np
+    parts, total, n_bytes = [], 0, 0
+    for path in files:
+        for batch in read_docs(path):
+            texts = [d.text for d in batch if d.text.strip()]
+            for text, ids in zip(texts, tokenizer.encode_batch(texts)):
+                parts.append(np.asarray(ids + [tokenizer.eos_id], np.int64))
+                total += len(ids) + 1
+                n_bytes += len(text.encode("utf-8"))
+                if total >= max_tokens:
+                    return np.concatenate(parts), n_bytes
+    return (np.concatenate(parts) if parts else np.empty(0, np.int64)), n_bytes

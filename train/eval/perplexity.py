@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from corpus.errors import UserError
-from train.data.shards import find_files, read_docs
+from train.data.shards import find_files, read_token_stream
 from train.model.checkpoint import load_model, load_tokenizer
 
 
@@ -20,7 +20,7 @@ def evaluate_files(ckpt: str, paths: list[str], max_tokens: int = 1_000_000, bat
                    device: str = "cpu") -> dict:
     tokenizer = load_tokenizer(ckpt)
     model = load_model(ckpt, device).eval()
-    flat, n_bytes = _read_tokens(find_files(paths), tokenizer, max_tokens)
+    flat, n_bytes = read_token_stream(find_files(paths), tokenizer, max_tokens)
     if len(flat) < 2:
         raise UserError("no text to evaluate in " + ", ".join(paths))
     seq_len = model.config.max_seq_len
@@ -41,18 +41,3 @@ def evaluate_files(ckpt: str, paths: list[str], max_tokens: int = 1_000_000, bat
     mean = loss_sum / count
     return {"tokens": count, "bytes": n_bytes, "loss": mean, "perplexity": math.exp(min(mean, 50)),
             "bits_per_byte": loss_sum / math.log(2) / max(n_bytes, 1)}
-
-
-def _read_tokens(files: list[str], tokenizer, max_tokens: int) -> tuple[np.ndarray, int]:
-    """Documents joined by end-of-text tokens, up to `max_tokens`, and their UTF-8 size."""
-    parts, total, n_bytes = [], 0, 0
-    for path in files:
-        for batch in read_docs(path):
-            texts = [d.text for d in batch if d.text.strip()]
-            for text, ids in zip(texts, tokenizer.encode_batch(texts)):
-                parts.append(np.asarray(ids + [tokenizer.eos_id], np.int64))
-                total += len(ids) + 1
-                n_bytes += len(text.encode("utf-8"))
-                if total >= max_tokens:
-                    return np.concatenate(parts), n_bytes
-    return (np.concatenate(parts) if parts else np.empty(0, np.int64)), n_bytes

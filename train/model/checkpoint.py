@@ -150,6 +150,17 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
     return Tokenizer(resolve(path))
 
 
+def load_start(init: str | os.PathLike) -> tuple[Path, Tokenizer, Transformer]:
+    """What a training stage starts from: (the checkpoint folder, its tokenizer, its model). A
+    LoRA checkpoint's adapters are merged: they become part of the base the stage trains."""
+    from .lora import has_lora, merge_lora
+    directory = resolve(init)
+    model = load_model(directory)
+    if has_lora(model):
+        merge_lora(model)
+    return directory, load_tokenizer(directory), model
+
+
 def load_trainer_state(path: str | os.PathLike) -> dict | None:
     file = Path(path) / TRAINER_STATE
     return torch.load(file, map_location="cpu", weights_only=False) if file.is_file() else None

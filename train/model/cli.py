@@ -10,8 +10,7 @@ def add_tokenizer_parser(sub, command) -> None:
 
 def add_parsers(sub, command) -> None:
     _add_lora(sub, command)
-    _add_export(sub, command)
-    _add_import(sub, command)
+    _add_hf(sub, command)
 
 
 def _add_tokenizer(sub, command) -> None:
@@ -67,29 +66,21 @@ def _run_lora_merge(args) -> int:
     return 0
 
 
-def _add_export(sub, command) -> None:
-    p = command(sub, "export", "Export a checkpoint as a Hugging Face Llama model folder.",
+def _add_hf(sub, command) -> None:
+    """`export` and `import-hf`: a checkpoint to a Hugging Face Llama folder, and back."""
+    e = command(sub, "export", "Export a checkpoint as a Hugging Face Llama model folder.",
                 "xiulian export run --hf hf_model")
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
-    p.add_argument("--hf", required=True, metavar="DIR", help="output folder (LlamaForCausalLM + tokenizer)")
-    p.set_defaults(run=_run_export)
-
-
-def _run_export(args) -> int:
-    from .hf import export_hf
-    print(f"exported to {export_hf(args.checkpoint, args.hf)}")
-    return 0
-
-
-def _add_import(sub, command) -> None:
-    p = command(sub, "import-hf", "Import a Llama-architecture Hugging Face model folder as a checkpoint.",
+    e.add_argument("checkpoint", metavar="CKPT", help="checkpoint folder, or a run folder")
+    e.add_argument("--hf", required=True, metavar="DIR", help="output folder (LlamaForCausalLM + tokenizer)")
+    e.set_defaults(run=lambda args: _convert("export_hf", args.checkpoint, args.hf, "exported to"))
+    i = command(sub, "import-hf", "Import a Llama-architecture Hugging Face model folder as a checkpoint.",
                 "xiulian import-hf ~/models/TinyLlama -o tinyllama")
-    p.add_argument("source", metavar="DIR", help="folder with config.json, *.safetensors, tokenizer.json")
-    p.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint folder to write")
-    p.set_defaults(run=_run_import)
+    i.add_argument("source", metavar="DIR", help="folder with config.json, *.safetensors, tokenizer.json")
+    i.add_argument("-o", "--output", required=True, metavar="CKPT", help="checkpoint folder to write")
+    i.set_defaults(run=lambda args: _convert("import_hf", args.source, args.output, "imported to"))
 
 
-def _run_import(args) -> int:
-    from .hf import import_hf
-    print(f"imported to {import_hf(args.source, args.output)}")
+def _convert(function: str, source: str, target: str, done: str) -> int:
+    from . import hf
+    print(f"{done} {getattr(hf, function)(source, target)}")
     return 0

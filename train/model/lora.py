@@ -73,6 +73,18 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent), child, module)
 
 
+def setup_lora(model: nn.Module, lora: dict, also_train: tuple = ()) -> str:
+    """Wrap `model` with adapters when `lora` sets a rank (the stage's own new parameters, a
+    reward or value head, train in full beside them); a note for the stage's start-up line."""
+    if not lora.get("rank"):
+        return ""
+    apply_lora(model, **lora)
+    for parameter in also_train:
+        parameter.requires_grad_(True)
+    trainable, total = trainable_parameters(model)
+    return f"; LoRA rank {lora['rank']}: {trainable:,} of {total:,} parameters train"
+
+
 def apply_lora(model: nn.Module, rank: int, alpha: float | None = None,
                targets=DEFAULT_TARGETS, dropout: float = 0.0) -> list[str]:
     """Wrap the `targets` projections of every block in place and freeze everything else

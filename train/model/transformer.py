@@ -213,15 +213,7 @@ class Transformer(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None,
                 attention_mask: torch.Tensor | None = None, cache: KVCache | None = None):
         """Logits (b, t, vocab); with `targets`, also the mean cross-entropy over targets != -100."""
-        start = cache.length if cache is not None else 0
-        t = idx.shape[1]
-        if start + t > self.config.max_seq_len:
-            raise ValueError(f"sequence of {start + t} tokens exceeds max_seq_len {self.config.max_seq_len}")
-        cos, sin = self.rope_cos[start:start + t], self.rope_sin[start:start + t]
-        x = self.embed_tokens(idx)
-        for block in self.layers:
-            x = block(x, cos, sin, attention_mask, cache)
-        logits = self.lm_head(self.norm(x))
+        logits = self.lm_head(self.hidden_states(idx, attention_mask, cache))
         if targets is None:
             return logits
         if kernel := fused_kernel("cross_entropy", logits):
@@ -230,15 +222,19 @@ class Transformer(nn.Module):
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
         return logits, loss
 
-    def hidden_states(self, idx: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, idx: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                      cache: KVCache | None = None) -> torch.Tensor:
         """The final normed hidden states (b, t, dim) that `lm_head` reads: the input of a scalar
-        head (a reward model's score, PPO's value). Whole sequences, right-padded, no cache."""
+        head (a reward model's score, PPO's value), and of the vocabulary only at the positions
+        that need it (benchmark scoring, train/eval/loglikelihood.py)."""
+        start = cache.length if cache is not None else 0
         t = idx.shape[1]
-        if t > self.config.max_seq_len:
-            raise ValueError(f"sequence of {t} tokens exceeds max_seq_len {self.config.max_seq_len}")
+        if start + t > self.config.max_seq_len:
+            raise ValueError(f"sequence of {start + t} tokens exceeds max_seq_len {self.config.max_seq_len}")
+        cos, sin = self.rope_cos[start:start + t], self.rope_sin[start:start + t]
         x = self.embed_tokens(idx)
         for block in self.layers:
-            x = block(x, self.rope_cos[:t], self.rope_sin[:t])
+            x = block(x, cos, sin, attention_mask, cache)
         return self.norm(x)
 
     @torch.no_grad()

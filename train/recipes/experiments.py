@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from corpus.errors import UserError
+from corpus.output_layout import SHARDS_DIR
 
 from .experiment_commands import _final_val, _stage, _with, xiulian
 from .experiments_sft import cross_lingual, pretrained_vs_random, quality_vs_quantity
@@ -52,7 +53,7 @@ def tokens_per_character(recipe: dict, out: Path, work: Path, figures: Path) -> 
     trained on its English documents only: characters per token on each language's text."""
     from train.model.tokenizer import Tokenizer, train_tokenizer
     ours = Tokenizer(out / "tokenizer")
-    texts = _texts_by_language(out / "clean" / "shards")
+    texts = _texts_by_language(out / "clean" / SHARDS_DIR)
     if not texts.get("en") or not texts.get("zh"):
         raise UserError("tokens_per_character needs English and Chinese documents in the cleaned corpus")
     english_only = work / "tokenizer_en"
@@ -99,7 +100,7 @@ def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> lis
     uniform = _write_config(work / "uniform.toml", {**config, "data": {
         k: v for k, v in data.items() if k not in ("source_weights", "tier_weights")}})
     steps = recipe.get("evaluate", {}).get("experiment_pretrain_steps", 300)
-    shards = str(out / "clean" / "shards")
+    shards = str(out / "clean" / SHARDS_DIR)
     lines = []
     runs = {"weighted (the recipe's)": work / "pretrain_weighted", "uniform": work / "pretrain_uniform"}
     lines.append(xiulian(_with(pretrain, output=runs["weighted (the recipe's)"], max_steps=steps)))
@@ -135,10 +136,10 @@ def quality_weighting(recipe: dict, out: Path, work: Path, figures: Path) -> lis
 
 def _pretrain_config(pretrain: list[str]) -> dict:
     """The recipe's pretraining config file as a dict ({} when it has none)."""
-    import tomllib
+    from corpus.config import read_toml
     if "--config" not in pretrain:
         return {}
-    return tomllib.loads(Path(pretrain[pretrain.index("--config") + 1]).read_text())
+    return read_toml(pretrain[pretrain.index("--config") + 1])
 
 
 def _write_config(path: Path, config: dict) -> Path:
@@ -156,16 +157,9 @@ def _write_config(path: Path, config: dict) -> Path:
 
 ADVERT = ("Harbourlight Kayak Co. — book a sunset paddle before 30 June and save 20% on your first trip! "
           "Visit our shop for dry bags, maps and guided tours along the coast.")
-DEDUP_CONFIG = """# Only the corpus-wide dedup steps: the documents are already clean.
-[[steps]]
-use = "exact_dedup"
-
-[[steps]]
-use = "minhash_dedup"
-
-[[steps]]
-use = "repeated_paragraphs"
-"""
+DEDUP_STEPS = ("exact_dedup", "minhash_dedup", "repeated_paragraphs")
+DEDUP_CONFIG = ("# Only the corpus-wide dedup steps: the documents are already clean.\n"
+                + "\n".join(f'[[steps]]\nuse = "{step}"\n' for step in DEDUP_STEPS))
 
 
 def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> list[str]:
@@ -180,7 +174,7 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
     if not spam.is_file():
         rng = random.Random(0)
         with open(spam.with_suffix(".tmp"), "w", encoding="utf-8") as f:
-            for file in sorted((out / "clean" / "shards").glob("*.parquet")):
+            for file in sorted((out / "clean" / SHARDS_DIR).glob("*.parquet")):
                 table = pq.read_table(file, columns=["id", "text"]).to_pydict()
                 for doc_id, text in zip(table["id"], table["text"]):
                     paragraphs = text.split("\n")
@@ -201,12 +195,12 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
         pretrain += ["--config", "-"]
     lines, results = [], {}
     for label, data, run in (("with the repeated advert", spam, work / "pretrain_with_advert"),
-                             ("deduplicated", work / "deduped" / "shards", work / "pretrain_deduped")):
+                             ("deduplicated", work / "deduped" / SHARDS_DIR, work / "pretrain_deduped")):
         lines.append(xiulian(_with(pretrain, data=[str(data)], output=run, max_steps=steps,
                                    config=no_validation)))
         results[label] = _regurgitation(run, evaluate.get("regurgitation_samples", 20))
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / "shards"))
+    kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / SHARDS_DIR))
     rows = [f"| {label} | {quote(r['greedy'], 60)} | {r['greedy_words']} of {r['of_words']} | "
             f"{r['mean_words']:.1f} of {r['of_words']} | {r['rate']:.0%} ({r['hits']} of {r['samples']}) | "
             f"{r['advert_loss']:.2f} | {r['advert_tokens_guessed']:.0%} |" for label, r in results.items()]

@@ -34,9 +34,9 @@ import json
 import os
 import shlex
 import time
-import tomllib
 from pathlib import Path
 
+from corpus.config import read_toml
 from corpus.errors import UserError
 from corpus.finalize import write_atomic_json
 
@@ -49,27 +49,25 @@ def load_recipe(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such recipe: {path}")
-    try:
-        recipe = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    recipe = read_toml(path)
     base = recipe.get("recipe", {}).get("base")
     if base:  # another recipe's stages, this one's tables replacing them whole
         recipe = {**load_recipe(base), **recipe}
     unknown = sorted(set(recipe) - set(STAGES) - {"recipe"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    return expand_paths(recipe)
+
+
+def expand_paths(value):
+    """Environment variables in every string of a TOML table; $SHARED defaults to ../shared/data."""
     os.environ.setdefault("SHARED", str(Path("..", "shared", "data")))
-    return _expand(recipe)
-
-
-def _expand(value):
     if isinstance(value, str):
         return os.path.expandvars(value)
     if isinstance(value, list):
-        return [_expand(v) for v in value]
+        return [expand_paths(v) for v in value]
     if isinstance(value, dict):
-        return {k: _expand(v) for k, v in value.items()}
+        return {k: expand_paths(v) for k, v in value.items()}
     return value
 
 

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from corpus.finalize import write_atomic_json
+from corpus.output_layout import MANIFEST_FILE
 from train.core.plots import read_metrics
 
 
@@ -53,7 +54,7 @@ def _figure(path: Path, alt: str) -> str:
 
 
 def _cleaning(recipe, evaluate, out, figures, cmd) -> list[str]:
-    manifest_file = out / "clean" / "manifest.json"
+    manifest_file = out / "clean" / MANIFEST_FILE
     if not manifest_file.is_file():
         return []
     manifest = json.loads(manifest_file.read_text())
@@ -245,8 +246,8 @@ def evaluation_prompts(evaluate: dict, languages: tuple[str, ...] | None = None)
             for prompt in seed_task_prompts(path, evaluate.get("per_language", 20))]
 
 
-def publish(page: Path, target: Path, name: str) -> None:
-    """Put this recipe's page into `target` between its markers, figures beside it."""
+def publish(page: Path, target: Path, name: str, kind: str = "recipe") -> None:
+    """Put this recipe's (or ablation's) page into `target` between its markers, figures beside it."""
     images = target.parent / "img" / "results" / name
     images.mkdir(parents=True, exist_ok=True)
     body = page.read_text(encoding="utf-8")
@@ -254,7 +255,7 @@ def publish(page: Path, target: Path, name: str) -> None:
         if f"](figures/{figure.name})" in body:
             shutil.copyfile(figure, images / figure.name)
     body = body.replace("](figures/", f"](img/results/{name}/")
-    begin, end = f"<!-- recipe:{name} -->", f"<!-- /recipe:{name} -->"
+    begin, end = f"<!-- {kind}:{name} -->", f"<!-- /{kind}:{name} -->"
     block = f"{begin}\n{body}{end}"
     text = target.read_text(encoding="utf-8") if target.is_file() else "# Results\n"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)

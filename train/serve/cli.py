@@ -8,6 +8,14 @@ import sys
 from train.core.config import add_sampling_options
 
 
+SERVE_HELP = """Serve a checkpoint over the OpenAI chat-completions API (POST /v1/chat/completions, streaming or
+not; GET /v1/models), batching concurrent requests. See docs/serving.md."""
+
+ARENA_HELP = """Compare two sampled answers per prompt in a local web page (keys: 1 A better, 2 B better, 3 tie,
+4 both bad, s skip) and append each judgement to a preference file that `xiulian reward` and
+`xiulian dpo` read. Restarting skips prompts already judged."""
+
+
 def add_parsers(sub, command) -> None:
     _add_chat(sub, command)
     _add_generate(sub, command)
@@ -16,9 +24,7 @@ def add_parsers(sub, command) -> None:
 
 
 def _add_serve(sub, command) -> None:
-    p = command(sub, "serve", "Serve a checkpoint over the OpenAI chat-completions API "
-                "(POST /v1/chat/completions, streaming or not; GET /v1/models), batching "
-                "concurrent requests. See docs/serving.md.",
+    p = command(sub, "serve", SERVE_HELP,
                 "xiulian serve runs/sft --port 8000\n"
                 "  curl localhost:8000/v1/chat/completions -H 'Content-Type: application/json' \\\n"
                 "    -d '{\"model\": \"sft\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}'")
@@ -43,10 +49,7 @@ def _run_serve(args) -> int:
 
 
 def _add_arena(sub, command) -> None:
-    p = command(sub, "arena", "Compare two sampled answers per prompt in a local web page (keys: "
-                "1 A better, 2 B better, 3 tie, 4 both bad, s skip) and append each judgement to "
-                "a preference file that `xiulian reward` and `xiulian dpo` read. Restarting "
-                "skips prompts already judged.",
+    p = command(sub, "arena", ARENA_HELP,
                 "xiulian arena runs/sft --prompts prompts.jsonl -o prefs.jsonl\n"
                 "  xiulian arena runs/sft runs/dpo --prompts prompts.txt -o prefs.jsonl --port 8002")
     p.add_argument("checkpoints", nargs="+", metavar="CKPT",

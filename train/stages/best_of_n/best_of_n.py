@@ -81,7 +81,7 @@ def best_of_n(policy, tokenizer, reward, prompts: list[list[dict]], settings: Be
     gives them), in order, and the run's summary.
 
     `reward` maps conversations (each ending with the answer) to scores: a
-    reward_fn.RewardFunction, or any callable. Scores include the missing-EOS penalty; the
+    reward_function.RewardFunction, or any callable. Scores include the missing-EOS penalty; the
     helpful and safety parts of a combined reward do not."""
     settings.check()
     max_len = policy.config.max_seq_len

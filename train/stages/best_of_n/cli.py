@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 
 
+BON_HELP = """Best-of-N: sample N answers to each prompt with a policy, score them with a reward model
+(optionally combined with a safety one, Llama 2 style) and keep the best. Writes one JSON line
+per prompt and prints the mean best-of-N reward against the mean single-sample reward, with the
+KL bound log N - (N-1)/N."""
+
+
 def add_parsers(sub, command) -> None:
-    p = command(sub, "bon", "Best-of-N: sample N answers to each prompt with a policy, score them with a "
-                "reward model (optionally combined with a safety one, Llama 2 style) and keep the best. "
-                "Writes one JSON line per prompt and prints the mean best-of-N reward against the mean "
-                "single-sample reward, with the KL bound log N - (N-1)/N.",
+    p = command(sub, "bon", BON_HELP,
                 "xiulian bon --policy sft --reward rm --prompts prompts.jsonl -n 8 -o bon.jsonl\n"
                 "  xiulian bon --policy sft --reward rm --safety-reward safety_rm --safety-threshold 0.15 "
                 "--prompts prompts.txt -n 16 --keep-all -o bon.jsonl")

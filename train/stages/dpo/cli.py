@@ -2,7 +2,15 @@
 command runs."""
 from __future__ import annotations
 
-from train.core.config import add_preference_options, lora_options, require_options, training_overrides
+from train.core.config import (add_flags, add_preference_options, flag_values, lora_options, require_options,
+                               training_overrides)
+
+from .config import DPOConfig, KTOConfig
+
+
+DPO_HELP = """Direct preference optimisation from a checkpoint on preference pairs (sigmoid loss; reference
+log-probs computed once and kept in the run; with LoRA the reference is the base). Prints
+held-out implicit-reward accuracy and margin."""
 
 
 def add_parsers(sub, command) -> None:
@@ -11,13 +19,10 @@ def add_parsers(sub, command) -> None:
 
 
 def _add_dpo(sub, command) -> None:
-    p = command(sub, "dpo", "Direct preference optimisation from a checkpoint on preference pairs "
-                "(sigmoid loss; reference log-probs computed once and kept in the run; with LoRA the "
-                "reference is the base). Prints held-out implicit-reward accuracy and margin.",
+    p = command(sub, "dpo", DPO_HELP,
                 "xiulian dpo --init sft --data dpo_en_demo.json -o dpo --max-steps 200 --beta 0.1")
     add_preference_options(p)
-    p.add_argument("--beta", type=float, help="strength of the pull to the reference (default 0.1)")
-    p.add_argument("--label-smoothing", type=float, help="assumed share of flipped labels (cDPO; default 0)")
+    add_flags(p, DPOConfig)
     p.set_defaults(run=lambda args: _run_direct(p, args, "dpo"))
 
 
@@ -26,17 +31,14 @@ def _add_kto(sub, command) -> None:
                 "bad ({prompt, completion, label} or messages + label; pairs give one of each).",
                 "xiulian kto --init sft --data kto_en_demo.json -o kto --max-steps 200")
     add_preference_options(p)
-    p.add_argument("--beta", type=float, help="default 0.1")
-    p.add_argument("--desirable-weight", type=float, help="weight of good answers' loss (default 1)")
-    p.add_argument("--undesirable-weight", type=float, help="weight of bad answers' loss (default 1)")
+    add_flags(p, KTOConfig)
     p.set_defaults(run=lambda args: _run_direct(p, args, "kto"))
 
 
 def _run_direct(p, args, stage: str) -> int:
     require_options(p, args, ("init", "data", "output"))
     from .dpo import dpo, kto
-    names = ("beta", "label_smoothing") if stage == "dpo" else ("beta", "desirable_weight", "undesirable_weight")
-    options = {name: getattr(args, name) for name in names}
+    options = flag_values(args, DPOConfig if stage == "dpo" else KTOConfig)
     result = (dpo if stage == "dpo" else kto)(args.init, args.data, args.output, args.config,
                                               training_overrides(args), lora_options(args), options,
                                               progress=not args.quiet)

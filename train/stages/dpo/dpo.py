@@ -24,7 +24,6 @@ signed reward and the KL estimate.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,28 +34,15 @@ from train.data.preference_batches import (PreferenceStage, answer_ids, make_exa
                                            sequence_logps, split_by_prompt)
 from train.data.preference_formats import load_judged, load_pairs
 from train.model.chat_template import prompt_ids
-from train.model.checkpoint import load_model, load_tokenizer, resolve
-from train.stages.preference_run import add_lora, read_settings, start_line, write_run_record
+from train.model.checkpoint import load_start
+from train.model.lora import setup_lora
+from train.stages.preference_run import read_settings, start_line, write_run_record
 
+from .config import DPOConfig, KTOConfig
 from .reference_logprobs import reference_logps
 
 TRAIN_DEFAULTS = dict(lr=1e-4)
 LORA_TRAIN_DEFAULTS = dict(lr=1e-3)
-
-
-@dataclass
-class DPOConfig:
-    """`[dpo]` in a DPO config."""
-    beta: float = 0.1
-    label_smoothing: float = 0.0
-
-
-@dataclass
-class KTOConfig:
-    """`[kto]` in a KTO config. TRL advises λ_D n_D / (λ_U n_U) in [1, 4/3]."""
-    beta: float = 0.1
-    desirable_weight: float = 1.0
-    undesirable_weight: float = 1.0
 
 
 def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected,
@@ -149,12 +135,7 @@ def _train_on_preferences(stage_name: str, init, data_paths, run_dir, config_pat
     kind = DPOConfig if stage_name == "dpo" else KTOConfig
     train_config, data_config, loss_options, lora = read_settings(
         config_path, stage_name, kind, TRAIN_DEFAULTS, LORA_TRAIN_DEFAULTS, overrides, lora, options)
-    init_dir = resolve(init)
-    tokenizer = load_tokenizer(init_dir)
-    model = load_model(init_dir)
-    from train.model.lora import has_lora, merge_lora
-    if has_lora(model):
-        merge_lora(model)  # a LoRA starting point: its adapters become part of the base
+    init_dir, tokenizer, model = load_start(init)
     max_len = model.config.max_seq_len + 1  # the last token is only ever a target
     if stage_name == "dpo":
         items, skipped = load_pairs(list(data_paths))
@@ -167,7 +148,7 @@ def _train_on_preferences(stage_name: str, init, data_paths, run_dir, config_pat
                                             train_config.seed)
     train_items, val_items = split_by_prompt(items, data_config)
     (train, counts), (validation, _) = make(train_items), make(val_items)
-    note = add_lora(model, lora)
+    note = setup_lora(model, lora)
     summary = {"stage": stage_name, "init": os.path.abspath(init_dir), "data_paths": list(map(str, data_paths)),
                unit: {"train": len(train), "validation": len(validation), **counts, "skipped": dict(skipped)}}
     if stage_name == "kto":

@@ -2,7 +2,6 @@
 has the stage, ppo.py the arithmetic)."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -10,8 +9,10 @@ from pathlib import Path
 import torch
 
 from corpus.errors import UserError
+from train.core.config import LoraConfig, TrainConfig, resolve_tables, write_run_json
 
-from .stage import PolicyWithValue, PPOConfig, PPOStage, answer_outputs
+from .config import PPOConfig
+from .stage import PolicyWithValue, PPOStage, answer_outputs
 
 PPO_TRAIN_DEFAULTS = dict(batch_size=8, lr=1e-4, max_steps=200, eval_every=50, weight_decay=0.0)
 LORA_TRAIN_DEFAULTS = dict(lr=1e-3)
@@ -19,18 +20,10 @@ LORA_TRAIN_DEFAULTS = dict(lr=1e-3)
 
 def read_ppo_settings(config_path, overrides, lora, options):
     """(TrainConfig, PPOConfig, LoRA options): defaults, then the TOML file, then the command line."""
-    from train.core.loop import TrainConfig
-    from train.stages.sft.sft import read_config as read_toml
-    given = lambda values: {k: v for k, v in (values or {}).items() if v is not None}  # noqa: E731
-    file = read_toml(config_path, ("train", "lora", "ppo"))
-    lora = {**file.get("lora", {}), **given(lora)}
-    train = TrainConfig.from_dict({**PPO_TRAIN_DEFAULTS, **(LORA_TRAIN_DEFAULTS if lora.get("rank") else {}),
-                                   **file.get("train", {}), **given(overrides)})
-    try:
-        ppo_options = PPOConfig(**{**file.get("ppo", {}), **given(options)})
-    except TypeError as exc:
-        raise UserError(f"bad [ppo] config: {exc}") from None
-    return train, ppo_options, lora
+    tables = resolve_tables(config_path, {"train": TrainConfig, "lora": LoraConfig, "ppo": PPOConfig},
+                            flags={"train": overrides, "lora": lora, "ppo": options},
+                            defaults={"train": PPO_TRAIN_DEFAULTS}, lora_train_defaults=LORA_TRAIN_DEFAULTS)
+    return tables["train"], tables["ppo"], tables["lora"]
 
 
 def prepare_prompts(paths: list[str], tokenizer, max_seq_len: int, max_new_tokens: int):
@@ -54,25 +47,20 @@ def ppo(init: str, reward: str, prompt_paths: list[str], run_dir: str, config_pa
     """PPO from `init` (usually SFT) against the reward model `reward`; resumes an existing RUN."""
     from train.core.distributed import Distributed
     from train.core.loop import Trainer, training_device
-    from train.model.checkpoint import load_model, load_tokenizer, resolve
-    from train.model.lora import adapters_disabled, has_lora, merge_lora
-    from train.stages.preference_run import add_lora
+    from train.model.checkpoint import load_start, resolve
+    from train.model.lora import adapters_disabled, setup_lora
     from train.stages.reward.reward_function import load_reward_function
     if Distributed.from_env().world > 1:
         raise UserError("ppo runs in one process (its rollouts and KL controller are not shared)")
     train_config, options, lora = read_ppo_settings(config_path, overrides, lora, options)
-    init_dir = resolve(init)
-    tokenizer = load_tokenizer(init_dir)
+    init_dir, tokenizer, start = load_start(init)
     if "end_of_turn" not in tokenizer.special:
         raise UserError(f"{init_dir}: the tokenizer has no chat tokens; start PPO from an SFT checkpoint")
-    start = load_model(init_dir)
-    if has_lora(start):
-        merge_lora(start)  # a LoRA starting point: its adapters become part of the base
     torch.manual_seed(train_config.seed)  # the value head's initialisation
     policy = PolicyWithValue.from_language_model(start)
     prompts, cut, skipped = prepare_prompts(prompt_paths, tokenizer, start.config.max_seq_len,
                                             options.max_new_tokens)
-    note = add_lora(policy, lora, also_train=tuple(policy.value_head.parameters()))
+    note = setup_lora(policy, lora, also_train=tuple(policy.value_head.parameters()))
     device, autocast, _ = training_device(train_config)
     if lora.get("rank"):
         del start
@@ -96,10 +84,8 @@ def ppo(init: str, reward: str, prompt_paths: list[str], run_dir: str, config_pa
     summary = {"stage": "ppo", **paths, "prompt_paths": list(map(str, prompt_paths)),
                "prompts": {"train": len(prompts), "truncated": cut, "skipped": dict(skipped)},
                "rollout_size": stage.rollout_size}
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    record = {**summary, "train": asdict(train_config), "options": asdict(options), "lora": lora or None}
-    (run / "run.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    run = write_run_json(run_dir, {**summary, "train": asdict(train_config), "options": asdict(options),
+                                   "lora": lora or None})
     if progress:
         steps = options.ppo_epochs * options.minibatches
         target = f"adaptive towards KL {options.kl_target}" if options.kl_target else "fixed"

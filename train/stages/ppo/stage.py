@@ -16,49 +16,17 @@ frozen; with LoRA, the policy with its adapters off.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from corpus.errors import UserError
 from train.core.stage import ExampleStage
 from train.model.transformer import ModelConfig, Transformer
 from train.serve.rollout import sample_answers
 
 from . import arithmetic as P
-
-
-@dataclass
-class PPOConfig:
-    """`[ppo]` in a PPO config. Defaults follow TRL's PPOConfig, except the KL target (set one
-    for the adaptive controller) and the missing-EOS penalty (TRL: off)."""
-    max_new_tokens: int = 64
-    temperature: float = 0.7        # sampling and the log-probs alike (TRL divides logits by it)
-    missing_eos_penalty: float = 1.0
-    init_kl_coef: float = 0.05      # β, the weight of the per-token KL penalty
-    kl_target: float | None = None  # KL per answer to steer β towards; unset or 0: β stays fixed
-    kl_horizon: float = 10000       # answers over which the adaptive β may change by about ×e^0.2
-    ppo_epochs: int = 4
-    minibatches: int = 1            # minibatches per rollout; a minibatch is batch_size × grad_accum
-    cliprange: float = 0.2
-    cliprange_value: float = 0.2
-    vf_coef: float = 0.1
-    gamma: float = 1.0
-    lam: float = 0.95
-    safety_threshold: float = 0.0   # with --safety-reward: its score below this takes over
-
-    def __post_init__(self):
-        if self.kl_target is not None and self.kl_target <= 0:
-            self.kl_target = None
-        if self.max_new_tokens < 1 or self.ppo_epochs < 1 or self.minibatches < 1:
-            raise UserError("[ppo] max_new_tokens, ppo_epochs and minibatches must be at least 1")
-        if self.temperature <= 0:
-            raise UserError("[ppo] temperature must be above 0 (PPO needs sampled answers)")
-        if self.kl_horizon <= 0 or self.init_kl_coef < 0:
-            raise UserError("[ppo] kl_horizon must be above 0 and init_kl_coef not negative")
+from .config import PPOConfig
 
 
 class PolicyWithValue(Transformer):

@@ -12,6 +12,9 @@ def add_parsers(sub, command) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="SHARDS",
                    help="Parquet shards (or .jsonl/.txt), files or folders")
     p.add_argument("--tokenizer", required=True, metavar="TOKDIR", help="folder with tokenizer.json")
+    p.add_argument("--heldout", nargs="+", metavar="FILES",
+                   help="validate on this text (.jsonl/.txt/shards) instead of a split of --data: "
+                        "one yardstick for runs on different data (keep it out of --data)")
     add_training_options(p)
     p.set_defaults(run=_run_pretrain)
 
@@ -19,6 +22,6 @@ def add_parsers(sub, command) -> None:
 def _run_pretrain(args) -> int:
     from .pretrain import pretrain
     result = pretrain(args.data, args.tokenizer, args.output, args.preset, args.config,
-                      training_overrides(args), progress=not args.quiet)
+                      training_overrides(args), progress=not args.quiet, heldout=args.heldout)
     print_training_result(result, args.quiet)
     return 0

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from corpus.errors import UserError
+from train.core.config import TrainConfig, resolve_tables, write_run_json
 from train.core.distributed import Distributed
-from train.core.loop import TrainConfig, Trainer
+from train.core.loop import Trainer
 from train.data.token_shards import DataConfig, Prepared, TokenStream, prepare, validation_sequences
 from train.model.tokenizer import Tokenizer
 from train.model.transformer import PRESETS, ModelConfig, Transformer
@@ -32,13 +32,15 @@ PRESET_TRAIN = {
 
 
 class PretrainStage:
-    """Packed sequences from the token stream; validation on the held-out documents."""
+    """Packed sequences from the token stream; validation on the held-out documents, or on
+    `validation` windows given whole (a held-out text set outside the training data)."""
 
     def __init__(self, data: Prepared, seq_len: int, eos_id: int, seed: int, batch_size: int,
-                 eval_sequences: int):
+                 eval_sequences: int, validation: np.ndarray | None = None):
         self.stream = TokenStream(data, seq_len, eos_id, seed)
         self.batch_size = batch_size
-        self.validation = validation_sequences(data, seq_len, eos_id, eval_sequences)
+        self.validation = (validation if validation is not None
+                           else validation_sequences(data, seq_len, eos_id, eval_sequences))
 
     def next_batches(self, count: int, rank: int, world: int) -> list[dict]:
         sequences = self.stream.next_sequences(count * world * self.batch_size)
@@ -78,38 +80,32 @@ def resolve_config(preset: str, config_path: str | None, overrides: dict,
     """{model, train, data} from the preset, the TOML file and the flags, in that order."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    model = dict(PRESETS[preset])
-    train = dict(PRESET_TRAIN[preset])
-    data: dict = {}
-    if config_path:
-        try:
-            with open(config_path, "rb") as f:
-                file = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UserError(f"cannot read config {config_path}: {exc}") from None
-        unknown = sorted(set(file) - {"model", "train", "data"})
-        if unknown:
-            raise UserError(f"{config_path}: unknown section(s) {', '.join(unknown)}; "
-                            "use [model], [train] and [data]")
-        model.update(file.get("model", {}))
-        train.update(file.get("train", {}))
-        data.update(file.get("data", {}))
-    train.update({k: v for k, v in overrides.items() if v is not None})
-    model["vocab_size"] = 64 * -(-vocab_size // 64)  # padded to a multiple of 64 for fast matmuls
-    try:
-        model_config = ModelConfig(**model)
-        data_config = DataConfig(**data)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"bad [model] or [data] config: {exc}") from None
-    train_config = TrainConfig.from_dict(train)
-    return {"preset": preset, "model": model_config.to_dict(), "train": asdict(train_config),
-            "data": asdict(data_config)}
+    tables = resolve_tables(config_path, {"model": ModelConfig, "train": TrainConfig, "data": DataConfig},
+                            flags={"train": overrides},
+                            defaults={"model": PRESETS[preset], "train": PRESET_TRAIN[preset]})
+    model = replace(tables["model"], vocab_size=64 * -(-vocab_size // 64))  # padded for fast matmuls
+    return {"preset": preset, "model": model.to_dict(), "train": asdict(tables["train"]),
+            "data": asdict(tables["data"])}
+
+
+def heldout_sequences(paths: list[str], tokenizer: Tokenizer, seq_len: int, count: int) -> np.ndarray:
+    """`count` (seq_len + 1)-token windows spread evenly over held-out text (documents joined by
+    end-of-text tokens), so every file of a mixed set (English and Chinese, say) is in the curve."""
+    from train.data.shards import find_files, read_token_stream
+    flat, _ = read_token_stream(find_files(paths), tokenizer, max_tokens=10_000_000)
+    available = (len(flat) - 1) // seq_len
+    if available < 1:
+        raise UserError(f"--heldout: less than {seq_len + 1} tokens of text in {', '.join(paths)}")
+    starts = np.unique(np.linspace(0, available - 1, min(count, available)).astype(np.int64)) * seq_len
+    return np.stack([flat[s:s + seq_len + 1] for s in starts])
 
 
 def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: str = "tiny",
              config_path: str | None = None, overrides: dict | None = None,
-             progress: bool = True) -> dict:
-    """Pretrain (or resume) a model on shards; returns the final step and validation loss."""
+             progress: bool = True, heldout: list[str] | None = None) -> dict:
+    """Pretrain (or resume) a model on shards; returns the final step and validation loss.
+    `heldout`: text files to validate on instead of a split of the shards (the same yardstick for
+    runs on different data; keep them out of the training data, e.g. `clean --holdout-from`)."""
     tokenizer = Tokenizer(tokenizer_dir)
     config = resolve_config(preset, config_path, overrides or {}, tokenizer.vocab_size)
     run = Path(run_dir)
@@ -122,8 +118,8 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
     dist = Distributed.from_env()
     if dist.is_main:
         run.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps({**config, "data_paths": list(data_paths),
-                                     "tokenizer": os.path.abspath(tokenizer_dir)}, indent=2) + "\n")
+        write_run_json(run, {**config, "data_paths": list(data_paths),
+                             "tokenizer": os.path.abspath(tokenizer_dir), "heldout": list(heldout or [])})
     train_config = TrainConfig(**config["train"])
     data_config = DataConfig(**config["data"])
     if dist.is_main:
@@ -132,8 +128,11 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
     if not dist.is_main:
         prepared = prepare(data_paths, tokenizer, run / "data", data_config, progress=False)
     model_config = ModelConfig(**config["model"])
+    eval_sequences = train_config.eval_batches * train_config.batch_size
+    validation = (heldout_sequences(heldout, tokenizer, model_config.max_seq_len, eval_sequences)
+                  if heldout else None)
     stage = PretrainStage(prepared, model_config.max_seq_len, tokenizer.eos_id, train_config.seed,
-                          train_config.batch_size, train_config.eval_batches * train_config.batch_size)
+                          train_config.batch_size, eval_sequences, validation)
     torch.manual_seed(train_config.seed)
     model = Transformer(model_config)
     if progress and dist.is_main:
@@ -141,7 +140,9 @@ def pretrain(data_paths: list[str], tokenizer_dir: str, run_dir: str, preset: st
         print(f"pretrain: {model.num_params() / 1e6:.2f} M parameters; "
               f"{report['tokens']:,} tokens in {report['documents'] - report['validation_documents']:,} "
               f"training documents, {report['validation_documents']:,} held out for validation "
-              f"({report['dropped_overlapping_validation']:,} dropped as overlapping them)", flush=True)
+              f"({report['dropped_overlapping_validation']:,} dropped as overlapping them)"
+              + (f"; validating on {len(validation)} windows of {', '.join(heldout)}" if heldout else ""),
+              flush=True)
     trainer = Trainer(model, stage, train_config, run, tokenizer,
                       run_config={"stage": "pretrain", "preset": preset}, progress=progress)
     return trainer.run()

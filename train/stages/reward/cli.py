@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import sys
 
-from train.core.config import add_preference_options, lora_options, require_options, training_overrides
+from train.core.config import (add_flags, add_preference_options, flag_values, lora_options, require_options,
+                               training_overrides)
+
+from .config import RewardConfig
+
+
+REWARD_HELP = """Train a reward model (the transformer with a scalar head) on preference pairs with the
+Bradley-Terry loss; prints held-out pairwise accuracy. `xiulian reward score RM --data FILE`
+scores answers with it."""
+
+SCORE_HELP = """Score the final answer of each record with a reward model: pairs get reward_chosen and
+reward_rejected (and the pairwise accuracy is printed), conversations and {prompt, completion}
+records get reward."""
 
 
 def add_parsers(sub, command) -> None:
-    p = command(sub, "reward", "Train a reward model (the transformer with a scalar head) on preference "
-                "pairs with the Bradley-Terry loss; prints held-out pairwise accuracy. "
-                "`xiulian reward score RM --data FILE` scores answers with it.",
+    p = command(sub, "reward", REWARD_HELP,
                 "xiulian reward --init sft --data hh_rlhf.jsonl.gz -o rm --max-steps 500\n"
                 "  xiulian reward score rm --data answers.jsonl -o scored.jsonl")
     add_preference_options(p)
-    p.add_argument("--center-rewards-coefficient", type=float, metavar="C",
-                   help="add C * mean((r_chosen + r_rejected)^2) to keep rewards centred (default 0)")
+    add_flags(p, RewardConfig)
     # `reward score` needs neither -o nor --init: they are checked when training.
     p._option_string_actions["-o"].required = False
     actions = p.add_subparsers(dest="action", metavar="score", required=False)
-    s = command(actions, "score", "Score the final answer of each record with a reward model: pairs get "
-                "reward_chosen and reward_rejected (and the pairwise accuracy is printed), "
-                "conversations and {prompt, completion} records get reward.",
+    s = command(actions, "score", SCORE_HELP,
                 "xiulian reward score rm --data answers.jsonl -o scored.jsonl")
     s.add_argument("checkpoint", metavar="RM", help="reward-model checkpoint or run")
     s.add_argument("--data", nargs="+", required=True, metavar="FILE", help="records to score")
@@ -36,7 +43,7 @@ def _run_reward(p, args) -> int:
     require_options(p, args, ("init", "data", "output"))
     from .reward_model import train_reward
     result = train_reward(args.init, args.data, args.output, args.config, training_overrides(args),
-                          lora_options(args), {"center_rewards_coefficient": args.center_rewards_coefficient},
+                          lora_options(args), flag_values(args, RewardConfig),
                           progress=not args.quiet)
     if not args.quiet:
         line = f"step {result['step']}"

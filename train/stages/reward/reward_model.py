@@ -17,7 +17,6 @@ A checkpoint is a language-model checkpoint plus `reward_head.safetensors` (see 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,18 +29,15 @@ from train.data.preference_batches import (Example, PreferenceStage, answer_ids,
                                            split_by_prompt)
 from train.data.preference_formats import load_pairs
 from train.model.chat_template import check_messages, prompt_ids
-from train.model.checkpoint import WEIGHTS, load_model, load_tokenizer, read_config, resolve
+from train.model.checkpoint import WEIGHTS, load_model, load_start, read_config, resolve
+from train.model.lora import setup_lora
 from train.model.transformer import ModelConfig, Transformer
-from train.stages.preference_run import add_lora, read_settings, start_line, write_run_record
+from train.stages.preference_run import read_settings, start_line, write_run_record
+
+from .config import RewardConfig
 
 REWARD_TRAIN_DEFAULTS = dict(lr=1e-3)  # the new head needs a brisk rate; measured on the tiny preset
 LORA_TRAIN_DEFAULTS = dict(lr=2e-3)
-
-
-@dataclass
-class RewardConfig:
-    """`[reward]` in a reward-model config."""
-    center_rewards_coefficient: float = 0.0
 
 
 class RewardModel(Transformer):
@@ -103,15 +99,14 @@ def train_reward(init: str, data_paths: list[str], run_dir: str, config_path: st
     train_config, data_config, reward_config, lora = read_settings(
         config_path, "reward", RewardConfig, REWARD_TRAIN_DEFAULTS, LORA_TRAIN_DEFAULTS,
         overrides, lora, options)
-    init_dir = resolve(init)
-    tokenizer = load_tokenizer(init_dir)
-    model = RewardModel.from_language_model(load_model(init_dir))
+    init_dir, tokenizer, start = load_start(init)
+    model = RewardModel.from_language_model(start)
     pairs, skipped = load_pairs(list(data_paths))
     train_pairs, val_pairs = split_by_prompt(pairs, data_config)
     max_len = model.config.max_seq_len
     train, counts = pair_examples(train_pairs, tokenizer, max_len, data_config.overlong)
     validation, _ = pair_examples(val_pairs, tokenizer, max_len, data_config.overlong)
-    note = add_lora(model, lora, also_train=(model.reward_head.weight,))  # the new head trains in full
+    note = setup_lora(model, lora, also_train=(model.reward_head.weight,))  # the new head trains in full
     summary = {"stage": "reward", "init": os.path.abspath(init_dir), "data_paths": list(map(str, data_paths)),
                "pairs": {"train": len(train), "validation": len(validation), **counts,
                          "skipped": dict(skipped)}}

@@ -8,10 +8,13 @@ from train.core.config import add_sampling_options
 from .self_instruct import UNKNOWN_LICENCE, self_instruct
 
 
+SELF_INSTRUCT_HELP = """Generate instruction data with a teacher checkpoint from seed tasks (Self-Instruct / Alpaca);
+near-duplicates dropped, the teacher and its licence recorded in every row. Re-run to continue
+to --num rows."""
+
+
 def add_parsers(sub, command) -> None:
-    p = command(sub, "self-instruct", "Generate instruction data with a teacher checkpoint from seed "
-                "tasks (Self-Instruct / Alpaca); near-duplicates dropped, the teacher and its licence "
-                "recorded in every row. Re-run to continue to --num rows.",
+    p = command(sub, "self-instruct", SELF_INSTRUCT_HELP,
                 "xiulian self-instruct --teacher sft --seeds alpaca_seed_tasks.jsonl -o tasks.jsonl "
                 "--num 200 --teacher-licence 'Apache-2.0'")
     p.add_argument("--teacher", required=True, metavar="CKPT", help="checkpoint or run that writes the data")

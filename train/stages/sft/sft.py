@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from corpus.errors import UserError
-from train.core.loop import TrainConfig, Trainer
+from train.core.config import LoraConfig, TrainConfig, resolve_tables, write_run_json
+from train.core.loop import Trainer
 from train.core.stage import ExampleStage
 from train.data.sft_formats import load_conversations
 from train.data.shards import unit_hash
 from train.model.chat_template import render
-from train.model.checkpoint import load_model, load_tokenizer, resolve
+from train.model.checkpoint import load_start
+from train.model.lora import setup_lora
 
 SFT_TRAIN_DEFAULTS = dict(lr=5e-4, batch_size=8, eval_every=50, max_steps=500, weight_decay=0.0)
 LORA_TRAIN_DEFAULTS = dict(lr=2e-3)
@@ -122,39 +122,14 @@ def split_validation(conversations: list[list[dict]], config: SFTDataConfig):
     return train, [conversations[i] for i in sorted(held)]
 
 
-def read_config(config_path: str | None, sections: tuple[str, ...] = ("train", "data", "lora")) -> dict:
-    if not config_path:
-        return {}
-    try:
-        with open(config_path, "rb") as f:
-            file = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read config {config_path}: {exc}") from None
-    unknown = sorted(set(file) - set(sections))
-    if unknown:
-        raise UserError(f"{config_path}: unknown section(s) {', '.join(unknown)}; "
-                        f"use {', '.join(f'[{s}]' for s in sections)}")
-    return file
-
-
 def sft(init: str, data_paths: list[str], run_dir: str, config_path: str | None = None,
         overrides: dict | None = None, lora: dict | None = None, progress: bool = True) -> dict:
     """Fine-tune `init` (a checkpoint or run) on conversations; resumes an existing RUN."""
-    file = read_config(config_path)
-    lora = {**file.get("lora", {}), **{k: v for k, v in (lora or {}).items() if v is not None}}
-    train_values = {**SFT_TRAIN_DEFAULTS, **(LORA_TRAIN_DEFAULTS if lora.get("rank") else {}),
-                    **file.get("train", {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    train_config = TrainConfig.from_dict(train_values)
-    try:
-        data_config = SFTDataConfig(**file.get("data", {}))
-    except TypeError as exc:
-        raise UserError(f"bad [data] config: {exc}") from None
-    init_dir = resolve(init)
-    tokenizer = load_tokenizer(init_dir)
-    model = load_model(init_dir)
-    from train.model.lora import has_lora, merge_lora
-    if has_lora(model):
-        merge_lora(model)  # starting from a LoRA run: its adapters become part of the base
+    tables = resolve_tables(config_path, {"train": TrainConfig, "data": SFTDataConfig, "lora": LoraConfig},
+                            flags={"train": overrides, "lora": lora}, defaults={"train": SFT_TRAIN_DEFAULTS},
+                            lora_train_defaults=LORA_TRAIN_DEFAULTS)
+    train_config, data_config, lora = tables["train"], tables["data"], tables["lora"]
+    init_dir, tokenizer, model = load_start(init)
     conversations, skipped = load_conversations(list(data_paths))
     train_conv, val_conv = split_validation(conversations, data_config)
     max_len = model.config.max_seq_len + 1
@@ -162,20 +137,12 @@ def sft(init: str, data_paths: list[str], run_dir: str, config_path: str | None 
                                    data_config.overlong)
     validation, _ = build_examples(val_conv, tokenizer, max_len, data_config.train_on,
                                    data_config.overlong)
-    if lora.get("rank"):
-        from train.model.lora import apply_lora, trainable_parameters
-        apply_lora(model, **lora)
-        trainable, total = trainable_parameters(model)
-        lora_note = f"; LoRA rank {lora['rank']}: {trainable:,} of {total:,} parameters train"
-    else:
-        lora_note = ""
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
+    lora_note = setup_lora(model, lora)
     summary = {"stage": "sft", "init": os.path.abspath(init_dir), "data_paths": list(map(str, data_paths)),
                "train": asdict(train_config), "data": asdict(data_config), "lora": lora or None,
                "conversations": {"train": len(train), "validation": len(validation), **counts,
                                  "skipped": dict(skipped)}}
-    (run / "run.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    run = write_run_json(run_dir, summary)
     if progress:
         print(f"sft: {len(train):,} training and {len(validation):,} validation conversations "
               f"({counts['truncated']} truncated to {max_len} tokens, "

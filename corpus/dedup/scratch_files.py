@@ -1,9 +1,9 @@
-"""Resumable sub-stages inside a corpus step's scratch folder.
+"""The files of resumable phases inside a corpus step's scratch folder: arrays, tables, partitions.
 
 A corpus step is marked done only when it returns, so a long dedup splits its work into
-sub-stages whose outputs are files written atomically (temp name, then rename). A file that
+phases whose outputs are files written atomically (temp name, then rename). A file that
 exists is complete; a re-run after a crash redoes only what is missing, and because every
-sub-stage is a pure function of its inputs, it rewrites the same bytes.
+phase is a pure function of its inputs, it rewrites the same bytes.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def load_array(path: str, mmap: bool = False) -> np.ndarray:
 
 
 def array_files(folder: str, suffix: str = ".npy") -> list[str]:
-    """The arrays (or other files ending in `suffix`) a sub-stage saved in `folder`, in name
+    """The arrays (or other files ending in `suffix`) a phase saved in `folder`, in name
     order."""
     return [fs.join(folder, n) for n in fs.list_names(folder)
             if n.endswith(suffix) and not n.startswith(".")]
@@ -87,11 +87,11 @@ def load_json(path: str):
     return json.loads(fs.read_bytes(path))
 
 
-def batches(out: str, task: int, stages: list[str], columns: list[str], size: int = BATCH_DOCS
+def batches(out: str, task: int, step_dirs: list[str], columns: list[str], size: int = BATCH_DOCS
             ) -> Iterator[tuple[list[int], list[dict]]]:
     """A task's kept rows as (row numbers, records) in batches of `size`."""
     rows, records = [], []
-    for row, record in iter_kept(out, task, stages, columns):
+    for row, record in iter_kept(out, task, step_dirs, columns):
         rows.append(row)
         records.append(record)
         if len(rows) == size:
