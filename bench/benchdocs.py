@@ -1,6 +1,7 @@
 """Shared by the benchmark scripts: put one `## Section` of docs/BENCHMARKS.md in place, and the
 lines every section carries (the command, the versions compared, the machine), so that each
-section says how it was made. Standard library only: the datatrove venv imports it too.
+section says how it was made; and run a command while sampling it (memory). Standard library
+only: the datatrove venv imports it too.
 
 XIULIAN_BENCH_DOCS=/tmp/bench.md sends every section to another file (smoke runs, trials), so
 docs/BENCHMARKS.md keeps the numbers of the last real run.
@@ -15,6 +16,9 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,3 +146,39 @@ def git_commit() -> str:
         return (head or "unknown") + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def run_sampled(command: list[str], sample: Callable[[int], None], every: float = 0.1,
+                cwd: Path = REPO) -> tuple[float, str]:
+    """Run `command`, calling sample(pid) every `every` seconds while it runs; (seconds, stderr).
+    Exits with its stderr's tail if it fails."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, text=True)
+
+    def watch():
+        while proc.poll() is None:
+            sample(proc.pid)
+            time.sleep(every)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stderr = proc.communicate()[1]
+    seconds = time.perf_counter() - started
+    watcher.join()
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(command[:4])} ... failed ({proc.returncode}): {stderr[-2000:]}")
+    return seconds, stderr

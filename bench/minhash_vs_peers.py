@@ -28,10 +28,8 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -47,7 +45,8 @@ from corpus.dedup.minhash import document_signatures  # noqa: E402
 from corpus.dedup.signatures import signatures, similarity  # noqa: E402
 from corpus.dedup.scratch_files import task_offsets  # noqa: E402
 from corpus.dedup.text import tokens  # noqa: E402
-from benchdocs import command, machine_line, package_versions, versions, write_section  # noqa: E402
+from benchdocs import (command, machine_line, package_versions, run_sampled, tree_rss,  # noqa: E402
+                       versions, write_section)
 
 SECTION = "## Dedup"
 
@@ -226,21 +225,6 @@ def synthetic_corpus(folder: Path, n_docs: int, files: int = 8, seed: int = 0) -
             "planted_ids": {f"d{d}" for d in np.nonzero(kind < 0.10)[0].tolist()}}
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total
-
-
 def whole_dedup(n_docs: int, workers: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="xiulian-dedup-bench-") as tmp:
         folder = Path(tmp)
@@ -257,20 +241,10 @@ def whole_dedup(n_docs: int, workers: int) -> dict:
         # i.e. a copy of this process and its generated corpus.
         timer = ["/usr/bin/time", "-f", "maxrss_kb=%M"] if os.path.exists("/usr/bin/time") else []
         peak = [0]
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(timer + command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
 
-        def watch():
-            while proc.poll() is None:
-                peak[0] = max(peak[0], tree_rss(proc.pid))
-                time.sleep(0.1)
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        stderr = proc.communicate()[1]
-        seconds = time.perf_counter() - t0
-        watcher.join()
-        if proc.returncode:
-            raise SystemExit(f"xiulian clean failed ({proc.returncode}): {stderr[-2000:]}")
+        def sample(pid):
+            peak[0] = max(peak[0], tree_rss(pid))
+        seconds, stderr = run_sampled(timer + command, sample, cwd=ROOT)
         marks = [line for line in stderr.splitlines() if line.startswith("maxrss_kb=")]
         largest = int(marks[-1].split("=")[1]) * 1024 if marks else 0
         manifest = json.loads((folder / "out" / "manifest.json").read_text())

@@ -44,6 +44,7 @@ BENCHMARKS = [
       "5000", "--queries", "1000", "--runs", "1"], 12),
     ("filters", "Filters vs datatrove", ["filters_vs_datatrove.py", "--repeats", "3"], ["--repeats", "1"], 5),
     ("dedup", "Dedup", ["minhash_vs_peers.py"], ["--docs", "20000", "--reps", "1"], 6),
+    ("exact_dedup", "Exact dedup memory", ["exact_dedup_memory.py"], ["--docs", "200000"], 5),
     ("classifiers", "Classifiers", ["toxicity_classifiers.py"], ["--work", "/tmp/toxicity-bench-smoke"], 1),
     ("quality", "Quality classifier", ["train_quality_classifier.py", "-o", "/tmp/quality.bin"],
      ["-o", "/tmp/quality-smoke.bin"], 1),

@@ -54,12 +54,12 @@ class Decisions:
         self.edited: dict[int, str] = {}
         for step_dir in step_dirs:
             step = fs.name(step_dir).split("-", 1)[1]
-            drops = fs.join(step_dir, f"drops-{task:05d}.parquet")
+            drops = _decisions_path(step_dir, "drops", task)
             if fs.exists(drops):
                 t = fs.read_parquet(drops)
                 for row, reason in zip(t["row"].to_pylist(), t["reason"].to_pylist()):
                     self.dropped.setdefault(row, (step, reason))
-            edits = fs.join(step_dir, f"edits-{task:05d}.parquet")
+            edits = _decisions_path(step_dir, "edits", task)
             if fs.exists(edits):
                 t = fs.read_parquet(edits)
                 self.edited.update(zip(t["row"].to_pylist(), t["text"].to_pylist()))
@@ -109,10 +109,24 @@ class CorpusView:
         for kind, decided, schema in (("drops", drops, DROPS_SCHEMA), ("edits", edits, EDITS_SCHEMA)):
             if decided:
                 rows = sorted(decided)
-                path = fs.join(self.step_dir, f"{kind}-{task:05d}.parquet")
                 table = pa.table({"row": rows, schema.names[1]: [decided[r] for r in rows]}, schema)
-                with fs.AtomicFile(path) as f:
-                    pq.write_table(table, f)
+                write_decision_table(self.step_dir, kind, task, table)
+
+
+def _decisions_path(step_dir: str, kind: str, task: int) -> str:
+    return fs.join(step_dir, f"{kind}-{task:05d}.parquet")
+
+
+def write_decision_table(step_dir: str, kind: str, task: int, table: pa.Table) -> None:
+    """One task's `drops` or `edits` (DROPS_SCHEMA / EDITS_SCHEMA, rows ascending), written by
+    the step's parent or by a worker; the file appears whole or not at all."""
+    with fs.AtomicFile(_decisions_path(step_dir, kind, task)) as f:
+        pq.write_table(table, f)
+
+
+def decisions_done(step_dir: str, kind: str, task: int) -> bool:
+    """Whether a resumed step already wrote this task's `drops` or `edits`."""
+    return fs.exists(_decisions_path(step_dir, kind, task))
 
 
 def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], executor: Executor,

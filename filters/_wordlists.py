@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Scripts written without spaces between words: a term in one of them matches as a substring.
@@ -21,6 +22,11 @@ _UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
 # What counts as a word for the density threshold: one unspaced character, or a run of other
 # letters and digits.
 _WORD = re.compile(f"[{UNSPACED}]|[^\\W{UNSPACED}]+")
+# Where a clause ends: a line break, a mark that ends a sentence or (in Chinese) a clause, or
+# a space between two Chinese characters (prose has none: it separates menu items, keywords).
+# Not the enumeration comma 、, nor a Latin comma: a list of terms in one sentence is one place.
+_CLAUSE_END = re.compile(
+    f"[\\n。！？；，：]|[.!?;:](?=\\s|$)|(?<=[{UNSPACED}])\\s+(?=[{UNSPACED}])")
 # A "word character" for boundaries: letters and digits of spaced scripts, so "porn" in
 # "中文porn视频" still matches while "ass" in "class" does not.
 _NOT_SPACED_WORD = f"[^\\W{UNSPACED}]"
@@ -71,6 +77,7 @@ def _trie_pattern(terms: list[str]) -> str:
 class Matches:
     counts: Counter        # term -> occurrences
     categories: Counter    # category -> occurrences
+    starts: list = field(default_factory=list)   # (offset in the text, term) of each match
 
     @property
     def total(self) -> int:
@@ -82,6 +89,29 @@ class Matches:
 
     def top_category(self) -> str:
         return self.categories.most_common(1)[0][0]
+
+    def spread(self, text: str) -> int:
+        """Different terms found in different clauses: the most terms that can each be paired
+        with a clause of its own (a maximum bipartite matching, Kuhn's augmenting paths). One
+        sentence that lists terms ("打击网络赌博、六合彩和百家乐", a site's disclaimer) counts
+        once however many it names; spam spreads its terms over titles, menus and lines."""
+        ends = [m.start() for m in _CLAUSE_END.finditer(text)]
+        by_clause: dict[int, set] = {}
+        for start, term in self.starts:
+            by_clause.setdefault(bisect_right(ends, start), set()).add(term)
+        clauses = [sorted(terms) for _, terms in sorted(by_clause.items())]
+        owner: dict[str, int] = {}   # term -> the clause it is paired with
+
+        def pair(clause: int, tried: set) -> bool:
+            for term in clauses[clause]:
+                if term not in tried:
+                    tried.add(term)
+                    if term not in owner or pair(owner[term], tried):
+                        owner[term] = clause
+                        return True
+            return False
+
+        return sum(pair(i, set()) for i in range(len(clauses)))
 
 
 class WordList:
@@ -109,5 +139,6 @@ class WordList:
         for regex in self.regexes:
             for m in regex.finditer(lowered_text):
                 term = " ".join(m.group().split())
+                into.starts.append((m.start(), term))
                 into.counts[term] += 1
                 into.categories[self.terms[term]] += 1

@@ -1,6 +1,7 @@
 """The fused CPU kernels (train/kernels/cpu_kernels.c) against the PyTorch ops they replace: values and
 gradients, on shapes with odd sizes, ignored targets and a KV-cache offset; and the fallback."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,8 +12,21 @@ import torch.nn.functional as F
 from train.kernels import cpu_kernels
 from train.model.transformer import KVCache, ModelConfig, Transformer, apply_rope, rope_tables
 
-needs_kernels = pytest.mark.skipif(not cpu_kernels.available(),
-                                   reason="no C compiler with OpenMP here: the model uses PyTorch ops")
+# Where the kernels should build: Linux, a C compiler on PATH, not switched off. There a
+# failed build fails the tests below (and test_the_kernels_build_where_they_should) instead of
+# skipping them; elsewhere the model uses PyTorch ops and they are skipped.
+SHOULD_BUILD = (sys.platform.startswith("linux") and shutil.which(os.environ.get("CC", "cc")) is not None
+                and os.environ.get("XIULIAN_KERNELS", "").lower() != "off")
+needs_kernels = pytest.mark.skipif(not SHOULD_BUILD, reason="not Linux, no C compiler on PATH, or "
+                                   "XIULIAN_KERNELS=off: the model uses PyTorch ops")
+
+
+@needs_kernels
+def test_the_kernels_build_where_they_should():
+    """A compiler is here, so a build failure (a C error, no OpenMP, no libm) is a failure."""
+    library = cpu_kernels._build()   # raises RuntimeError with the compiler's last line
+    assert library.is_file()
+    assert cpu_kernels.available()
 
 
 def grads(fn, *inputs, seed=1):

@@ -87,43 +87,76 @@ def planted(items, hosts, reformat, wrap, rng):
     return docs
 
 
+def found_and_named(step, docs, name):
+    """Print and return (found, named exactly, the misnamed (planted, reported) pairs)."""
+    reasons = [verdict(step, text) for _, text in docs]
+    found = sum(r is not None for r in reasons)
+    misnamed = [(label, r) for r, (label, _) in zip(reasons, docs) if r is not None and r != label]
+    print(f"{name}: {found}/{len(docs)} found, {found - len(misnamed)} named exactly, "
+          f"misnamed {misnamed}")
+    return found, found - len(misnamed), misnamed
+
+
+def words(text):
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def hellaswag_strings(shared_data, label):
+    item = records(shared_data, "hellaswag_val.jsonl.gz")[int(label.split("#")[1]) - 1][1]
+    return [item["ctx"], *item["endings"]]
+
+
 def test_planted_english_items_are_found(step, shared_data):
+    """docs/decontam.md, Measured: 90/90 found, 87 named exactly; the other 3 are HellaSwag
+    items named as another item that is in the document too (HellaSwag cuts consecutive
+    clips of one video; two of its items are the same question)."""
     rng = random.Random(7)
     hosts = texts(shared_data / "text" / "c4_demo.jsonl")
     docs = planted(en_items(shared_data, rng), hosts, reformat_en, "Q: {q}\nA: {a}", rng)
-    reasons = [verdict(step, text) for _, text in docs]
-    assert sum(r is not None for r in reasons) / len(docs) >= 0.98
-    assert sum(r == label for r, (label, _) in zip(reasons, docs)) / len(docs) >= 0.95
+    found, named, misnamed = found_and_named(step, docs, "English items planted in C4")
+    assert (found, named) == (90, 87)
+    texts_by_label = dict(docs)
+    for planted_label, reported in misnamed:
+        assert planted_label.startswith("hellaswag") and reported.startswith("hellaswag")
+        document = words(texts_by_label[planted_label])
+        assert any(len(s.split()) >= 8 and words(s) in document
+                   for s in hellaswag_strings(shared_data, reported))
 
 
 def test_planted_chinese_items_are_found(step, shared_data):
+    """docs/decontam.md, Measured: 60/60 found and named."""
     rng = random.Random(8)
     hosts = texts(shared_data / "text" / "zh_wikipedia_cmrc2018_contexts.jsonl")
     docs = planted(zh_items(shared_data, rng), hosts, reformat_zh, "问：{q}\n答：{a}", rng)
-    reasons = [verdict(step, text) for _, text in docs]
-    assert sum(r is not None for r in reasons) / len(docs) >= 0.98
-    assert sum(r == label for r, (label, _) in zip(reasons, docs)) / len(docs) >= 0.95
+    assert found_and_named(step, docs, "CMMLU items planted in Chinese Wikipedia")[:2] == (60, 60)
 
 
 def test_clean_prose_is_not_flagged(step, shared_data):
-    """c4, Chinese Wikipedia and LIMA answers: at most 0.1% of documents hit.
+    """docs/decontam.md, Measured: c4 0/300, Chinese Wikipedia 0/1104, LIMA answers 1/1029
+    (ARC #473's whole 9-word question) + 12 real overlaps.
 
     LIMA's wikiHow answers ("How to ...") quote the wikiHow articles that HellaSwag's contexts
     were cut from, sharing 13-71 13-grams with one item each: real overlap, not a false alarm.
     """
     lima = json.loads((shared_data / "sft" / "lima.json").read_text(encoding="utf-8"))
-    docs = [(t, "") for t in texts(shared_data / "text" / "c4_demo.jsonl")]
-    docs += [(t, "") for t in texts(shared_data / "text" / "zh_wikipedia_cmrc2018_contexts.jsonl")]
-    docs += [(r["output"], r["instruction"]) for r in lima]
-    false_alarms, wikihow = [], 0
-    for text, instruction in docs:
-        reason = verdict(step, text)
-        if reason and reason.startswith("hellaswag") and instruction.startswith("How to"):
-            wikihow += 1
-        elif reason:
-            false_alarms.append(reason)
-    assert 0 < wikihow <= 15
-    assert len(false_alarms) / len(docs) <= 0.001, false_alarms
+    corpora = {"c4": [(t, "") for t in texts(shared_data / "text" / "c4_demo.jsonl")],
+               "Chinese Wikipedia": [(t, "") for t in texts(
+                   shared_data / "text" / "zh_wikipedia_cmrc2018_contexts.jsonl")],
+               "LIMA answers": [(r["output"], r["instruction"]) for r in lima]}
+    false_alarms, wikihow = {}, 0
+    for name, docs in corpora.items():
+        false_alarms[name] = []
+        for text, instruction in docs:
+            reason = verdict(step, text)
+            if reason and reason.startswith("hellaswag") and instruction.startswith("How to"):
+                wikihow += 1
+            elif reason:
+                false_alarms[name].append(reason)
+        print(f"{name}: {len(false_alarms[name])}/{len(docs)} flagged {false_alarms[name]}")
+    print(f"LIMA wikiHow answers quoting HellaSwag's source articles: {wikihow}")
+    assert false_alarms == {"c4": [], "Chinese Wikipedia": [],
+                            "LIMA answers": ["arc_challenge_test.jsonl#473"]}
+    assert wikihow == 12
 
 
 def test_short_items_match_whole_and_generic_phrases_do_not(step):

@@ -85,6 +85,22 @@ def test_exact_and_near_duplicates_are_found_across_input_files(tmp_path, shared
     }
 
 
+def test_clusters_that_span_tasks_are_named_and_numbered_in_input_order(tmp_path, shared_data):
+    """Three files, three tasks: copies (and copies of copies) in later tasks name their first
+    copy; clusters are numbered by their survivor's input order, members in input order."""
+    p = c4_pages(shared_data, 7)
+    files = [write_jsonl(tmp_path / "f0.jsonl", [(f"a{i}", p[i]) for i in range(5)]),
+             write_jsonl(tmp_path / "f1.jsonl", [("b0", p[2]), ("b1", p[5]), ("b2", p[0])]),
+             write_jsonl(tmp_path / "f2.jsonl", [("c0", p[2]), ("c1", p[5]), ("c2", p[6])])]
+    run(tmp_path, files, config='[[steps]]\nuse = "exact_dedup"\n')
+    assert ledger(tmp_path / "out") == {
+        "b0": ("exact_dedup", "duplicate_of:a2"), "b2": ("exact_dedup", "duplicate_of:a0"),
+        "c0": ("exact_dedup", "duplicate_of:a2"), "c1": ("exact_dedup", "duplicate_of:b1")}
+    report = pq.read_table(tmp_path / "out" / "dedup" / "clusters.parquet").to_pylist()
+    assert [(r["cluster"], r["survivor"], r["members"], r["size"]) for r in report] == [
+        (0, "a0", ["a0", "b2"], 2), (1, "a2", ["a2", "b0", "c0"], 3), (2, "b1", ["b1", "c1"], 2)]
+
+
 def test_chinese_near_duplicates_are_found_and_distinct_paragraphs_kept(tmp_path, shared_data):
     paragraphs = zh_paragraphs(shared_data, 60)
     docs = [(f"zh{i}", t) for i, t in enumerate(paragraphs)]

@@ -9,14 +9,16 @@ import torch
 
 from corpus.errors import UserError
 from tests.conftest import TINY_TRAIN_TOML, run_cli
-from train.data.preference_batches import collate, fit, pair_examples, sequence_logps
-from train.data.preference_formats import PreferencePair, to_judged
+from train.data.preference_batches import (PreferenceDataConfig, collate, fit, pair_examples, sequence_logps,
+                                           split_by_prompt)
+from train.data.preference_formats import PreferencePair, load_judged, load_pairs, to_judged
 from train.model.chat_template import render
 from train.model.checkpoint import load_model, save
 from train.model.lora import adapters_disabled, apply_lora
 from train.model.tokenizer import Tokenizer
 from train.model.transformer import ModelConfig, Transformer
 from train.stages.dpo.dpo import DPOConfig, DPOStage, KTOConfig, KTOStage, dpo_loss, judged_examples, kto_loss
+from train.stages.preference_run import PREFERENCE_TRAIN_DEFAULTS
 from train.stages.dpo.reference_logprobs import REFERENCE_FILE, compute_reference, reference_logps
 from train.stages.reward.reward_model import (RewardModel, RewardStage, bradley_terry_loss, load_reward_model,
                                               score)
@@ -269,14 +271,40 @@ def val_record(run) -> dict:
     return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "val_loss" in r][-1]
 
 
+# The validation items the loop reads: its eval_batches x --batch-size 4 (here: all of them).
+EVALUATED = PREFERENCE_TRAIN_DEFAULTS["eval_batches"] * 4
+
+
+def assert_accuracy(reported: float, differences: np.ndarray, noise: float = 1e-4) -> None:
+    """`reported` is the share of pairs whose chosen answer scores higher, recomputed here; a
+    pair closer than `noise` (batches padded differently) may count either way."""
+    low, high = (differences > noise).mean(), (differences > -noise).mean()
+    assert low - 1e-6 <= reported <= high + 1e-6, (reported, low, high)
+    assert high - low <= 2 / len(differences)    # the known answer is sharp to a pair or two
+
+
+def evaluated_items(items):
+    """The held-out items the loop evaluates, in its order (the first validation batches)."""
+    return split_by_prompt(items, PreferenceDataConfig())[1][:EVALUATED]
+
+
 def test_reward_command_trains_reports_accuracy_and_scores(xiulian, base_run, shared_data, tmp_path, capsys):
     data = shared_data / "preference" / "hh_rlhf_harmless_base_test.shared80.jsonl.gz"
     assert xiulian("reward", "--init", base_run, "--data", data, "-o", tmp_path / "rm", "--max-steps", "3",
                    "--batch-size", "4", "-q") == 0
-    val = val_record(tmp_path / "rm")
-    assert 0 <= val["val_accuracy"] <= 1 and "val_margin" in val
     summary = json.loads((tmp_path / "rm" / "run.json").read_text())
     assert summary["pairs"]["validation"] > 100 and summary["pairs"]["train"] + summary["pairs"]["validation"] == 1858
+    # The known answer: the saved reward model, loaded afresh, on the evaluated held-out pairs.
+    model = load_reward_model(tmp_path / "rm")
+    tok = Tokenizer(base_run / "checkpoint")
+    examples, _ = pair_examples(evaluated_items(load_pairs([str(data)])[0]), tok, model.config.max_seq_len,
+                                "truncate")
+    batch = collate(examples, tok.special["pad"])
+    with torch.no_grad():
+        chosen, rejected = model(batch["ids"], batch["lengths"]).chunk(2)
+    val = val_record(tmp_path / "rm")
+    assert_accuracy(val["val_accuracy"], (chosen - rejected).numpy())
+    assert val["val_margin"] == pytest.approx((chosen - rejected).mean().item(), abs=1e-4)
     capsys.readouterr()
     assert xiulian("reward", "score", tmp_path / "rm", "--data", shared_data / "preference" / "kto_en_demo.json",
                    "-o", tmp_path / "scored.jsonl") == 0
@@ -295,19 +323,38 @@ def test_dpo_command_moves_the_policy_and_resumes_without_recomputing(xiulian, b
                    "--lora-rank", "2", "-q") == 0
     assert (run / REFERENCE_FILE).read_bytes() == reference
     val = val_record(run)
-    assert val["step"] == 4 and val["val_margin"] != 0 and 0 <= val["val_accuracy"] <= 1
+    assert val["step"] == 4 and val["val_margin"] != 0
     assert val["val_reward_chosen"] - val["val_reward_rejected"] == pytest.approx(val["val_margin"], abs=1e-5)
     assert json.loads((run / "checkpoint" / "config.json").read_text())["lora"]["rank"] == 2
+    # The known answer: implicit rewards β (log π − log π_ref) of the evaluated held-out pairs,
+    # from the saved policy and the starting checkpoint, loaded afresh.
+    tok = Tokenizer(base_run / "checkpoint")
+    policy, reference = load_model(run / "checkpoint").eval(), load_model(base_run).eval()
+    examples, _ = pair_examples(evaluated_items(load_pairs([str(data)])[0]), tok,
+                                policy.config.max_seq_len + 1, "truncate")
+    batch = collate(examples, tok.special["pad"])
+    with torch.no_grad():
+        log_ratio = 0.1 * (sequence_logps(policy, batch["ids"], batch["answer_mask"])
+                           - sequence_logps(reference, batch["ids"], batch["answer_mask"]))
+    chosen, rejected = log_ratio.chunk(2)
+    assert_accuracy(val["val_accuracy"], (chosen - rejected).numpy())
+    assert val["val_margin"] == pytest.approx((chosen - rejected).mean().item(), abs=1e-4)
 
 
-def test_kto_command_trains_on_judged_answers(xiulian, base_run, shared_data, tmp_path):
-    run = tmp_path / "kto"
-    assert xiulian("kto", "--init", base_run, "--data", shared_data / "preference" / "kto_en_demo.json",
-                   "-o", run, "--max-steps", "2", "--batch-size", "4", "--undesirable-weight", "1.2", "-q") == 0
+def test_kto_command_weighs_undesirable_answers_and_starts_at_the_reference(xiulian, base_run, shared_data,
+                                                                              tmp_path):
+    """With a learning rate of 0 the policy stays the reference: every implicit reward and the
+    KL estimate are 0, so each held-out answer's loss is its weight λ times 1 − σ(0) = λ/2."""
+    run, data = tmp_path / "kto", shared_data / "preference" / "kto_en_demo.json"
+    assert xiulian("kto", "--init", base_run, "--data", data, "-o", run, "--max-steps", "1",
+                   "--batch-size", "4", "--lr", "0", "--undesirable-weight", "1.2", "-q") == 0
     val = val_record(run)
-    assert val["val_kl"] >= 0 and 0 <= val["val_accuracy"] <= 1
-    summary = json.loads((run / "run.json").read_text())
-    assert summary["options"]["undesirable_weight"] == 1.2 and summary["answers"]["validation"] > 0
+    assert val["val_kl"] == pytest.approx(0, abs=1e-4)
+    assert val["val_signed_reward"] == pytest.approx(0, abs=1e-4)
+    desirable = np.array([j.desirable for j in evaluated_items(load_judged([str(data)])[0])])
+    assert 0 < desirable.sum() < len(desirable)
+    assert val["val_loss"] == pytest.approx(np.where(desirable, 1.0, 1.2).mean() / 2, abs=1e-4)
+    assert json.loads((run / "run.json").read_text())["answers"]["validation"] == len(desirable)
 
 
 def test_missing_options_and_bad_data_are_one_line_errors(xiulian, base_run, tmp_path, capsys):
@@ -323,7 +370,6 @@ def test_missing_options_and_bad_data_are_one_line_errors(xiulian, base_run, tmp
 
 
 def test_max_train_keeps_a_stable_part_of_the_training_prompts_and_the_same_validation():
-    from train.data.preference_batches import PreferenceDataConfig, split_by_prompt
     pairs = [PreferencePair([{"role": "user", "content": f"question {i}"}], "yes", "no") for i in range(200)]
     train, validation = split_by_prompt(pairs, PreferenceDataConfig())
     small_train, small_validation = split_by_prompt(pairs, PreferenceDataConfig(max_train=30))

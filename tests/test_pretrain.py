@@ -103,6 +103,35 @@ def test_two_process_ddp_equals_one_process_with_the_same_global_batch(
     assert max(abs(a[s] - b[s]) for s in a) < 1e-4
 
 
+@pytest.mark.parametrize("variant, options, tolerance", [
+    ("grad_accum", ["--batch-size", "2", "--grad-accum", "2"], 1e-4),   # same global batch
+    ("compile", ["--compile"], 1e-4),
+    ("bf16", ["--dtype", "bf16"], 0.05),   # bf16 matmuls: ~3 significant digits per product
+])
+def test_loop_options_give_the_reference_losses(reference_losses, prose_files, tokenizer_dir, config,
+                                                 tmp_path, variant, options, tolerance):
+    """Six steps with each option against the same six steps in fp32, eager, one micro-batch."""
+    run_cli(*pretrain_args(prose_files, tokenizer_dir, config, tmp_path / variant, *VARIANT_STEPS, *options))
+    ours = losses(tmp_path / variant)
+    assert sorted(ours) == sorted(reference_losses)
+    gap = max(abs(ours[s] - reference_losses[s]) for s in ours)
+    assert gap < tolerance
+    if variant == "bf16":
+        assert gap > 1e-6   # bf16 really ran: its rounding shows in the losses
+
+
+VARIANT_STEPS = ["--max-steps", "6", "--batch-size", "4", "--eval-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def reference_losses(prose_files, tokenizer_dir, config, tmp_path_factory):
+    run = tmp_path_factory.mktemp("reference") / "run"
+    run_cli(*pretrain_args(prose_files, tokenizer_dir, config, run, *VARIANT_STEPS))
+    curve = losses(run)
+    assert curve[6] < curve[1]   # six steps of real training, not a flat line
+    return curve
+
+
 def test_generate_is_deterministic_at_temperature_zero(trained):
     args = ["generate", trained, "--prompt", "The history of", "--max-new-tokens", "8", "--temperature", "0"]
     first = run_cli(*args).stdout

@@ -178,6 +178,28 @@ def test_malformed_requests_get_400_in_openais_error_shape(client, server):
     assert status == 400 and "not valid JSON" in json.loads(text)["error"]["message"]
 
 
+TOOL = {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize("option, value", [("n", 2), ("logprobs", True), ("tools", [TOOL])])
+def test_unsupported_options_are_refused_with_400_naming_the_field(client, option, value):
+    with pytest.raises(openai.BadRequestError) as error:
+        client.chat.completions.create(model=NAME, messages=ask("hi"), max_tokens=4, **{option: value})
+    assert error.value.param == option and f"`{option}` is not supported" in error.value.message
+
+
+def test_a_developer_message_is_read_as_a_system_message(client, chat):
+    asked = ask("What is two and two?")
+    def answer(role):
+        return client.chat.completions.create(
+            model=NAME, messages=[{"role": role, "content": "You answer in one word."}, *asked],
+            max_tokens=8, temperature=0, n=1)   # n = 1 is what the server does: accepted
+    developer, system = answer("developer"), answer("system")
+    assert developer.choices[0].message.content == system.choices[0].message.content
+    with_system = chat.encode([{"role": "system", "content": "You answer in one word."}, *asked])
+    assert developer.usage.prompt_tokens == len(with_system) > len(chat.encode(asked))
+
+
 def test_a_prompt_longer_than_the_context_gets_400(client):
     with pytest.raises(openai.BadRequestError) as error:
         client.chat.completions.create(model=NAME, messages=ask("many words " * 200), max_tokens=4)

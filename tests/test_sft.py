@@ -1,12 +1,16 @@
 """Stage 2: data formats, the chat template, the loss mask, and `xiulian sft` end to end."""
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from tests.conftest import TINY_TRAIN_TOML, run_cli
+from tests.conftest import ROOT, TINY_TRAIN_TOML, run_cli
+from tests.live_server import tiny_checkpoint
 from train.data.sft_formats import Skipped, load_conversations, to_messages
-from train.model.chat_template import CHAT_TEMPLATE, render
+from train.model.chat_template import CHAT_TEMPLATE, prompt_ids, render, stop_ids
+from train.model.checkpoint import load_model, load_tokenizer
 from train.model.tokenizer import Tokenizer
 from train.stages.sft.sft import build_examples, collate, token_loss
 
@@ -114,6 +118,40 @@ def test_sft_cli_trains_on_assistant_tokens_and_chats(base_run, shared_data, tmp
     assert "<|" not in out  # the reply only, no role markers
     chat = run_cli("chat", tmp_path / "sft", "--max-new-tokens", "4", "--temperature", "0", check=False)
     assert chat.returncode == 0  # stdin is empty: leaves cleanly at EOF
+
+
+def greedy_reply(model, tokenizer, messages, max_new_tokens):
+    """A reply decoded token by token with full forward passes (no KV cache, no streaming),
+    less the bytes that form no character (chat drops them; decode shows U+FFFD)."""
+    ids, stop, out = prompt_ids(tokenizer, messages), stop_ids(tokenizer), []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            token = int(model(torch.tensor([ids + out]))[0, -1].argmax())
+            if token in stop:
+                break
+            out.append(token)
+    return tokenizer.decode(out).replace("\ufffd", "")
+
+
+def test_chat_through_a_pipe_keeps_the_first_turn_in_context(tokenizer_dir, tmp_path):
+    """Two turns on stdin: the second reply is the model's greedy answer to the whole
+    conversation (first question, first reply, second question), not to the second alone.
+    An untrained model: its greedy answers depend on every token (a briefly trained one
+    repeats its most frequent token whatever it is asked)."""
+    checkpoint = tiny_checkpoint(tokenizer_dir, tmp_path / "chat")
+    turns = ["Tell me about the history of China.", "And what happened next?"]
+    proc = subprocess.run([sys.executable, "-m", "corpus.cli", "chat", str(checkpoint), "--max-new-tokens", "12",
+                           "--temperature", "0"], input="\n".join(turns) + "\n", capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    replies = [part[:part.rindex("\nyou> ")] for part in proc.stdout.split("bot> ")[1:]]
+    assert len(replies) == 2 and proc.stdout.count("you> ") == 3   # a third prompt, then EOF
+    tokenizer, model = load_tokenizer(checkpoint), load_model(checkpoint).eval()
+    first = [{"role": "user", "content": turns[0]}]
+    assert replies[0] == greedy_reply(model, tokenizer, first, 12)
+    whole = first + [{"role": "assistant", "content": replies[0]}, {"role": "user", "content": turns[1]}]
+    assert replies[1] == greedy_reply(model, tokenizer, whole, 12)
+    assert replies[1] != greedy_reply(model, tokenizer, whole[2:], 12)   # the context mattered
 
 
 def test_lora_trains_under_two_percent_of_a_base_size_model():

@@ -11,11 +11,14 @@ from train.model.tokenizer import Tokenizer
 
 
 def write_shard(path, docs):
-    """docs: (id, text, tier_weight or None) -> a shard in the cleaner's schema."""
+    """docs: (id, text, tier_weight or None[, tier name]) -> a shard in the cleaner's schema
+    (the `tier` step writes both into metadata)."""
+    def metadata(d):
+        meta = {"tier_weight": d[2]} if d[2] is not None else {}
+        return json.dumps({**meta, "tier": d[3]} if len(d) > 3 else meta)
     pq.write_table(pa.table({
         "id": [d[0] for d in docs], "text": [d[1] for d in docs],
-        "source": ["test"] * len(docs),
-        "metadata": [json.dumps({"tier_weight": d[2]} if d[2] is not None else {}) for d in docs],
+        "source": ["test"] * len(docs), "metadata": [metadata(d) for d in docs],
     }), path)
     return path
 
@@ -70,10 +73,24 @@ def test_tier_weights_set_how_often_a_document_is_seen(tmp_path, tok):
             seen[int(doc)] += 1
     assert seen[0] == 600 and seen[1] == 200 and seen[3] == 0
     assert 70 < seen[2] < 130  # about every other epoch
-    # A config's tier weights override the shard's.
+    # A config's source weights multiply the shard's tier weights.
     config = DataConfig(val_fraction=0, source_weights={"test": 2.0})
     data = prepare([str(tmp_path / "a.parquet")], tok, tmp_path / "tokens2", config, progress=False)
     assert data.doc_weight.tolist() == [6.0, 2.0, 1.0, 0.0]
+
+
+def test_config_tier_weights_override_the_shards_by_tier_name(tmp_path, tok):
+    docs = [("h", "alpha beta", 3.0, "high"), ("m", "gamma delta", 1.0, "medium"),
+            ("l", "epsilon zeta", 0.0, "low"), ("untiered", "eta theta", None)]
+    write_shard(tmp_path / "a.parquet", docs)
+    config = DataConfig(val_fraction=0, tier_weights={"high": 1.5, "low": 0.25},
+                        source_weights={"test": 2.0})
+    data = prepare([str(tmp_path / "a.parquet")], tok, tmp_path / "tokens", config, progress=False)
+    # high and low take the config's weight; medium keeps the shard's; untiered documents 1.0.
+    assert data.doc_weight.tolist() == [3.0, 2.0, 0.5, 2.0]
+    stream = TokenStream(data, 8, tok.eos_id, 0)
+    seen = np.bincount(np.concatenate([stream._epoch_order(e) for e in range(200)]), minlength=4)
+    assert seen[0] == 600 and seen[1] == 400 and seen[3] == 400 and 70 < seen[2] < 130
 
 
 def test_validation_documents_and_their_near_copies_never_reach_training(tmp_path, tok, shared_data):

@@ -1,11 +1,14 @@
 """word_blocklist: spam crowded with gambling/adult terms goes; prose that mentions one stays."""
+import csv
 import json
+from collections import Counter
 
 import pytest
 
 from corpus.document import HTML, Document
 from corpus.errors import UserError
 from corpus.steps import build_step
+from filters._wordlists import count_words
 from filters.word_blocklist import WordBlocklist
 from tests.conftest import DEMO_WARC, manifest, rows, run_cli, write_config
 
@@ -59,11 +62,33 @@ def test_one_term_repeated_is_a_topic_not_spam(builtin):
 
 
 def test_short_pages_fall_to_the_density_rule(builtin):
-    # The disclaimer template of Chinese porn sites, all an extractor left of one.
-    disclaimer = "郑重声明：我们立足于美利坚合众国，对全球华人服务，请未成年网友自觉离开！"
-    assert builtin.matches(disclaimer).distinct == 3
-    assert verdict(builtin, disclaimer) == "adult"
-    assert verdict(WordBlocklist(max_density=1000.0), disclaimer) is None
+    menu = "首页\n百家乐\n时时彩\n六合彩\n联系我们"          # 3 terms, 3 items, 10 words
+    assert builtin.matches(menu).spread(menu) == 3
+    assert verdict(builtin, menu) == "gambling"
+    assert verdict(WordBlocklist(max_density=1000.0), menu) is None
+
+
+def test_terms_listed_in_one_sentence_count_once(builtin):
+    # A report on a crackdown names five listed terms in one sentence: one place, not five.
+    report = "警方表示，将严厉打击网络赌博、六合彩、百家乐、时时彩和老虎机等违法犯罪活动。"
+    found = builtin.matches(report)
+    assert (found.distinct, found.spread(report)) == (5, 1)
+    assert verdict(builtin, report) is None
+    # The same five terms as the items of a menu (block tags are line breaks) are spam.
+    menu = "".join(f"<li>{t}</li>" for t in ("网络赌博", "六合彩", "百家乐", "时时彩", "老虎机"))
+    assert verdict(builtin, f"<ul>{menu}</ul>", media_type=HTML) == "gambling"
+    # Each term pairs with a clause of its own: 博彩 with the first, 赌场 with the second.
+    text = "在线博彩和赌场。博彩"
+    assert builtin.matches(text).spread(text) == 2
+
+
+def test_one_topic_term_does_not_make_a_page_dense(builtin):
+    # 18 of 20 matches are the article's topic; the other two alone are 1 per 1000 words.
+    text = "澳门博彩业的龙头公司公布业绩，" * 18 + "旗下赌场的收入，博彩公司的利润" + "。营收增长" * 300
+    found = builtin.matches(text)
+    assert (found.counts["博彩"], found.distinct, found.spread(text)) == (18, 3, 3)
+    assert 1000 * found.total / count_words(text) > builtin.max_density
+    assert verdict(builtin, text) is None
 
 
 def test_spaced_terms_match_whole_words_and_cjk_terms_match_inside_words(builtin):
@@ -75,7 +100,7 @@ def test_spaced_terms_match_whole_words_and_cjk_terms_match_inside_words(builtin
 
 def test_lists_dir_adds_the_list_of_the_documents_language(shared_data):
     step = WordBlocklist(lists_dir=str(shared_data / "toxicity/badwords_ldnoobw"))
-    text = "Fuck this, bullshit, what a bitch of a day, motherfucker, shit happens, asshole."
+    text = "Fuck this. Bullshit! What a bitch of a day; motherfucker.\nShit happens, asshole."
     assert verdict(step, text) is None                          # no language: built-in lists only
     assert verdict(step, text, language="en") == "badwords_ldnoobw"
     assert verdict(step, text, language="xx") is None            # no list for that language
@@ -86,8 +111,8 @@ def test_lists_dir_adds_the_list_of_the_documents_language(shared_data):
 def test_list_files_with_categories(tmp_path):
     (tmp_path / "pharma.txt").write_text("cheap viagra\ncialis\n[scam]\nwire transfer fee\n")
     step = WordBlocklist(builtin=False, files=[str(tmp_path / "pharma.txt")], min_terms=2)
-    assert verdict(step, "Buy cheap viagra and cialis online.") == "pharma"
-    assert verdict(step, "Pay the wire transfer fee, then get cialis free.") == "scam"
+    assert verdict(step, "Buy cheap viagra. Cialis online.") == "pharma"
+    assert verdict(step, "Pay the wire transfer fee. Then get cialis free.") == "scam"
 
 
 def test_before_extraction_it_reads_titles_and_menus_but_not_scripts(builtin):
@@ -107,24 +132,45 @@ def test_bad_options_are_one_line_errors(tmp_path):
         build_step({"use": "word_blocklist", "min_terms": 0})
 
 
-def test_common_crawl_spam_hosts_are_removed_after_extraction(shared_data, tmp_path):
-    # trafilatura's text, menus and all: the density pass (on by default for Chinese pages) drops
-    # the link lists where three of these pages carry their spam words.
+SPAM_HOSTS = {"035.psb556.com": "gambling", "041696.com": "gambling", "044545.com": "gambling",
+              "0513mt.com": "adult", "05925.net": "adult", "0755krk.com": "gambling",
+              "077678u.info": "gambling", "096355.com": "adult"}   # CC-MAIN-2020-34 sample
+
+
+def test_after_extraction_spam_goes_and_news_and_the_shared_warcs_stay(shared_data, tmp_path):
+    """Pages the lists were not written from: 362 Chinese news pages, 38 other WARC pages."""
+    # trafilatura's text, menus and all: the density pass (on by default for Chinese pages)
+    # drops the link lists where three of these pages carry their spam words.
     config = write_config(tmp_path / "c.toml", '[[steps]]\nuse = "extract"\ndensity = "none"\n'
                                                '[[steps]]\nuse = "word_blocklist"\n')
-    run_cli("clean", shared_data / "web/warc/CC-MAIN-2020-34_sample.warc.gz", DEMO_WARC,
+    web = shared_data / "web"
+    kept_sources = {"gne_zh": 62, "xmu_zh_finance_news": 300, "dolma_sample-0000": 22,
+                    "dolma_sample-0001": 15, "whirlwind": 1}
+    run_cli("clean", web / "warc/CC-MAIN-2020-34_sample.warc.gz", DEMO_WARC,
+            web / "html/gne_zh", web / "html/xmu_zh_finance_news",
+            *(web / f"warc/{name}.warc.gz" for name in kept_sources if "_zh" not in name),
             "-o", tmp_path / "out", "--config", config)
     removed = {r["url"].split("/")[2]: r["reason"] for r in rows(tmp_path / "out", "removed")
                if r["step"] == "word_blocklist"}
-    spam_hosts = {"041696.com": "gambling", "044545.com": "gambling", "0513mt.com": "adult",
-                  "05925.net": "adult", "0755krk.com": "gambling", "077678u.info": "gambling",
-                  "096355.com": "adult",
-                  "casino-bonus.example.net": "gambling", "www.bet.example.cn": "gambling"}
-    assert {host: removed.get(host) for host in spam_hosts} == spam_hosts
-    # The rest of the demo corpus is clean prose and stays.
-    kept_demo = [r for r in rows(tmp_path / "out") if ".example." in (r["url"] or "")]
-    assert len(kept_demo) == 12
-    assert manifest(tmp_path / "out")["counts"]["removed"] == len(removed) + 1  # + the PNG
+    # 05925.net's main text is its disclaimer alone, with no listed word: it goes before
+    # extraction (next test), where its menus are read.
+    spam_hosts = {h: c for h, c in SPAM_HOSTS.items() if h != "05925.net"}
+    assert removed == {**spam_hosts, "casino-bonus.example.net": "gambling",
+                       "www.bet.example.cn": "gambling"}
+    kept = Counter(r["source"] for r in rows(tmp_path / "out"))
+    assert {name: kept[name] for name in kept_sources} == kept_sources
+    assert kept["demo"] == 12    # the rest of the demo corpus is clean prose
+
+
+def test_before_extraction_menus_give_spam_away(shared_data, tmp_path):
+    config = write_config(tmp_path / "c.toml", '[[steps]]\nuse = "word_blocklist"\n')
+    web = shared_data / "web"
+    run_cli("clean", web / "warc/CC-MAIN-2020-34_sample.warc.gz", web / "html/gne_zh",
+            web / "html/xmu_zh_finance_news", "-o", tmp_path / "out", "--config", config)
+    removed = {(r["url"].split("/")[2] if r["url"] else r["source"]): r["reason"]
+               for r in rows(tmp_path / "out", "removed")}
+    # Besides the CC spam, one news page whose sidebar is a keyword cloud of adult terms.
+    assert removed == {**SPAM_HOSTS, "gne_zh": "adult"}
 
 
 def test_clean_prose_survives(shared_data, builtin):
@@ -135,3 +181,34 @@ def test_clean_prose_survives(shared_data, builtin):
     for texts in (zh_wiki, lima):
         removed = sum(verdict(builtin, t) is not None for t in texts)
         assert removed <= 0.01 * len(texts), f"{removed} of {len(texts)} removed"
+
+
+def threads(posts: list[str], size: int = 20) -> list[str]:
+    """Posts in file order, `size` to a page: what a forum thread page shows."""
+    return ["\n".join(posts[i:i + size]) for i in range(0, len(posts) - size + 1, size)]
+
+
+def test_labelled_toxic_threads(shared_data, builtin):
+    """Threads of posts labelled hate speech, full of slurs, go; threads labelled clean stay.
+    Chinese offensive posts rarely use a listed slur: that is the toxicity classifier's work
+    (docs/filters.md)."""
+    tox = shared_data / "toxicity"
+    davidson = list(csv.DictReader(open(tox / "davidson_labeled_data.shared80.csv",
+                                        encoding="utf-8")))
+    cold = list(csv.DictReader(open(tox / "cold_dev.csv", encoding="utf-8-sig")))
+    toxicn = json.loads((tox / "toxicn_test.json").read_text(encoding="utf-8"))
+    sets = {"davidson hate speech": [r["tweet"] for r in davidson if r["class"] == "0"],
+            "davidson neither": [r["tweet"] for r in davidson if r["class"] == "2"],
+            "cold_dev offensive": [r["TEXT"] for r in cold if r["label"] == "1"],
+            "cold_dev safe": [r["TEXT"] for r in cold if r["label"] == "0"],
+            "toxicn toxic": [r["content"] for r in toxicn if r["toxic"] == 1],
+            "toxicn non-toxic": [r["content"] for r in toxicn if r["toxic"] == 0]}
+    removed = {}
+    for name, posts in sets.items():
+        pages = threads(posts)
+        removed[name] = (sum(verdict(builtin, p) is not None for p in pages), len(pages))
+        print(f"{name}: {removed[name][0]} of {removed[name][1]} threads of 20 posts removed")
+    hate, pages = removed["davidson hate speech"]
+    assert hate >= 0.85 * pages
+    assert all(removed[name][0] == 0
+               for name in ("davidson neither", "cold_dev safe", "toxicn non-toxic"))

@@ -4,8 +4,10 @@ collapsed) keep only their first copy in input order.
 Phases in the step's scratch folder, each resumable:
   keys/TTTTT.npy   per task (parallel): xxh3_128 of each kept document's normalised text
   dups/PPPP.npy    per hash partition (parallel): (duplicate, first copy) global numbers
-then the drops (`duplicate_of:<id of the first copy>`) and OUT/dedup/clusters.parquet.
-Memory is bounded by one partition of 16-byte keys.
+then the drops (`duplicate_of:<id of the first copy>`) and OUT/dedup/clusters.parquet
+(clusters.py). Memory: a partition sort holds ~70 bytes per key of its partition (at most
+KEYS_PER_PARTITION); the clusters step holds the duplicate pairs in the parent, 16 bytes each
+(docs/dedup.md).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from .hashing import text_key
 from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, task_offsets)
 
-KEYS_PER_PARTITION = 16_000_000  # 16-byte keys: ~256 MB, plus sorting, per partition
+KEYS_PER_PARTITION = 16_000_000  # 16-byte keys, ~70 bytes each while sorted: ~1.1 GB a partition
 
 
 class ExactDedup(CorpusStep):
@@ -47,7 +49,7 @@ class ExactDedup(CorpusStep):
 def task_keys(step_dir: str, task: int) -> tuple[np.ndarray, np.ndarray]:
     """(kept row numbers, 16-byte keys) of the documents this step hashed in one task: what
     the output's index (index.py) keeps."""
-    rows = fs.read_parquet(clusters.docs_path(step_dir, task), columns=["row"])["row"]
+    rows = clusters.doc_rows(step_dir, task)
     return rows.to_numpy(), load_array(_keys_path(step_dir, task))
 
 

@@ -6,8 +6,9 @@ Phases in the step's scratch folder, each resumable (a file that exists is compl
   pairs/PPPP.npy         per partition (parallel): candidate pairs sharing a bucket whose
                          estimated Jaccard similarity reaches the threshold
 then, in one process, groups (graph.stars: no chaining), the drops
-(`duplicate_of:<survivor id>`) and OUT/dedup/clusters.parquet. Memory is bounded by one
-partition of bucket entries plus the verified pairs.
+(`duplicate_of:<survivor id>`) and OUT/dedup/clusters.parquet (clusters.py). Memory is
+bounded by one partition of bucket entries plus the verified pairs (16 bytes each, in the
+parent).
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def _band_path(step_dir: str, task: int, part: int) -> str:
 def task_signatures(step_dir: str, task: int) -> tuple[np.ndarray, np.ndarray]:
     """(kept row numbers, signatures) of the documents this step signed in one task (those
     with at least one token): what the output's index (index.py) keeps."""
-    rows = fs.read_parquet(clusters.docs_path(step_dir, task), columns=["row"])["row"]
+    rows = clusters.doc_rows(step_dir, task)
     return rows.to_numpy(), load_array(_sig_path(step_dir, task))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -40,15 +41,41 @@ def load_array(path: str, mmap: bool = False) -> np.ndarray:
     return np.load(io.BytesIO(fs.read_bytes(path)), allow_pickle=False)
 
 
-def array_files(folder: str) -> list[str]:
-    """The arrays a phase saved in `folder`, in name order."""
+def array_files(folder: str, suffix: str = ".npy") -> list[str]:
+    """The arrays (or other files ending in `suffix`) a phase saved in `folder`, in name
+    order."""
     return [fs.join(folder, n) for n in fs.list_names(folder)
-            if n.endswith(".npy") and not n.startswith(".")]
+            if n.endswith(suffix) and not n.startswith(".")]
 
 
 def save_table(path: str, table: pa.Table) -> None:
     with _atomic_file(path) as f:
         pq.write_table(table, f, compression="zstd")
+
+
+@contextmanager
+def parquet_writer(path: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A Parquet file written a table at a time, that appears whole or not at all."""
+    with _atomic_file(path) as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+        yield writer
+
+
+@contextmanager
+def save_arrow(path: str, schema: pa.Schema) -> Iterator[pa.ipc.RecordBatchFileWriter]:
+    """An uncompressed Arrow file, written a batch at a time, that appears whole or not at all:
+    `arrow_reader` maps it, and a lookup reads only the rows it takes."""
+    with _atomic_file(path) as f, pa.ipc.new_file(f, schema) as writer:
+        yield writer
+
+
+def arrow_reader(path: str) -> pa.ipc.RecordBatchFileReader:
+    """A file saved by `save_arrow`: memory-mapped from this machine's disk, or read by ranges
+    from an object store (a batch at a time)."""
+    local = fs.local_path(path)
+    if local is not None:
+        return pa.ipc.open_file(pa.memory_map(local))
+    filesystem, inner = fs.resolve(path)
+    return pa.ipc.open_file(filesystem.open_input_file(inner))
 
 
 def save_json(path: str, data) -> None:
