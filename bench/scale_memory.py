@@ -8,9 +8,9 @@ vocabulary of real text -- c4_demo and Chinese Wikipedia -- 8 % near and 2 % exa
 written as JSONL files of `--docs-per-file` documents, so a map task covers the same number of
 documents at every N. The run is `xiulian clean FILES -o OUT --workers W --config dedup.toml`;
 its process tree (the driver and its workers) is sampled every 0.2 s, and each phase -- map,
-exact_dedup, minhash_dedup, finalize, told apart by the lines `clean` prints on stderr -- gets
-its wall time, the peak of the tree's summed RSS, and the peaks of the driver alone and of its
-largest worker. docs/SCALING.md fits its memory model to these numbers.
+exact_dedup, minhash_dedup, the dedup index, finalize, told apart by the lines `clean` prints
+on stderr -- gets its wall time, the peak of the tree's summed RSS, and the peaks of the driver
+alone and of its largest worker. docs/SCALING.md fits its memory model to these numbers.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from minhash_vs_peers import synthetic_corpus  # noqa: E402
 
 PHASES = (("corpus step exact_dedup", "exact_dedup"), ("corpus step minhash_dedup", "minhash_dedup"),
-          ("finalize", "finalize"))
+          ("dedup index", "index"), ("finalize", "finalize"))
 KEYS = ("tree", "tree_anon", "driver", "worker")
 
 
