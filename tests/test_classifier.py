@@ -58,6 +58,14 @@ def test_english_models_see_chinese_as_characters_only():
     assert Tokenizer.for_language("en")("天气很好 ok") == "天 气 很 好 ok"
 
 
+def test_word_list_features_name_the_category_of_coded_slurs_but_not_group_names():
+    from filters.lexicon_features import CHINESE, tokens
+    assert tokens("楼上那个txl", CHINESE) == ["__lex__", "__lex_lgbt__"]
+    assert tokens("又是一群🐒", CHINESE) == ["__lex__", "__lex_race__"]  # emoji match as a word
+    # Bare group names and neutral words that share characters with slurs carry no token.
+    assert tokens("黑人、同性恋和河南人的新闻；猴子在玻璃后面；女司机和艾滋病防治", CHINESE) == []
+
+
 def test_guess_language():
     assert guess_language(examples(ZH_TOXIC, ZH_BENIGN)) == "zh"
     assert guess_language(examples(EN_TOXIC, EN_BENIGN)) == "en"

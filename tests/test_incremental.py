@@ -82,6 +82,28 @@ def test_repeated_lines_are_counted_across_batches(tmp_path, pages):
     assert not any(advert in r["text"] for r in rows(o2))                    # 13 in all: cut
     report = json.loads((tmp_path / "o2/dedup/against.json").read_text())
     assert report["steps"]["repeated_paragraphs"] == {"lines_repeated_only_with_earlier": 1}
+    # `xiulian index` builds the index a run of the dedup steps over the shards leaves, grams of
+    # the repeated lines included: with max_docs = 5 the advert (7 documents) is repeated
+    five = write_config(tmp_path / "five.toml", config.replace("max_docs = 10", "max_docs = 5"))
+    again = str(tmp_path / "again")
+    clean([os.path.join(o1, "shards")], again, config_path=str(five), workers=2, shard_bytes=20_000,
+          progress=False)
+    assert not any(advert in r["text"] for r in rows(again))
+    run_cli("index", o1, "--config", five, "-q")
+    built, left = index_contents(o1), index_contents(again)
+    assert len(left["grams.npy"]) > 0 and built.keys() == left.keys()
+    assert all(np.array_equal(built[name], left[name]) for name in left if name.endswith(".npy"))
+    assert [built[name] for name in ("docs", "index.json")] == [left[name] for name in ("docs", "index.json")]
+
+
+def index_contents(out) -> dict:
+    """Every file of OUT/index: arrays, document ids and index.json."""
+    folder = os.path.join(out, "index")
+    found = {os.path.relpath(os.path.join(d, f), folder): np.load(os.path.join(d, f))
+             for d, _, names in os.walk(folder) for f in names if f.endswith(".npy")}
+    found["docs"] = fs.read_parquet(os.path.join(folder, "docs.parquet"))["id"].to_pylist()
+    found["index.json"] = json.loads(open(os.path.join(folder, "index.json")).read())
+    return found
 
 
 def test_the_index_works_on_an_object_store(tmp_path, pages):

@@ -275,7 +275,7 @@ def val_record(run) -> dict:
 EVALUATED = PREFERENCE_TRAIN_DEFAULTS["eval_batches"] * 4
 
 
-def assert_accuracy(reported: float, differences: np.ndarray, noise: float = 1e-4) -> None:
+def assert_accuracy(reported: float, differences: np.ndarray, noise: float = 2e-5) -> None:
     """`reported` is the share of pairs whose chosen answer scores higher, recomputed here; a
     pair closer than `noise` (batches padded differently) may count either way."""
     low, high = (differences > noise).mean(), (differences > -noise).mean()

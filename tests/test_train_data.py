@@ -121,3 +121,26 @@ def test_prepare_resumes_and_redoes_when_inputs_change(tmp_path, tok):
     write_shard(tmp_path / "a.parquet", [("a", "four five six seven", None)])
     data = prepare([str(shard)], tok, tmp_path / "tokens", DataConfig(val_fraction=0), progress=False)
     assert tok.decode(data.tokens_of(0).tolist()) == "four five six seven"
+
+
+def test_documents_are_read_by_the_record_reader_and_named_by_line(tmp_path, shared_data):
+    """JSON Lines and text go through corpus/readers/record_files.py: a broken line or a record
+    without text is no document, and one without an id is named by its line (its row from 0 in
+    Parquet), so the validation split does not move."""
+    from train.data.shards import read_docs
+    with open(shared_data / "text" / "zh_wikipedia_cmrc2018_contexts.jsonl", encoding="utf-8") as f:
+        wiki = [json.loads(next(f))["text"].replace("\n", " ") for _ in range(3)]
+    (tmp_path / "mixed.jsonl").write_text(
+        json.dumps({"text": wiki[0], "id": "w0"}) + "\n\n{broken\n" + json.dumps({"title": "x"}) + "\n"
+        + json.dumps({"text": wiki[1]}) + "\n", encoding="utf-8")
+    (tmp_path / "lines.txt").write_text(f"{wiki[0]}\r\n\r\n{wiki[2]}\n", encoding="utf-8")
+    write_shard(tmp_path / "rows.parquet", [("p0", wiki[0], 2.0, "high")])
+    pq.write_table(pa.table({"text": [wiki[1]]}), tmp_path / "bare.parquet")
+    docs = {name: [(d.id, d.text, d.source, d.tier, d.tier_weight)
+                   for batch in read_docs(str(tmp_path / name)) for d in batch]
+            for name in ("mixed.jsonl", "lines.txt", "rows.parquet", "bare.parquet")}
+    assert docs == {
+        "mixed.jsonl": [("w0", wiki[0], "mixed", None, 1.0), ("mixed:5", wiki[1], "mixed", None, 1.0)],
+        "lines.txt": [("lines:1", wiki[0], "lines", None, 1.0), ("lines:3", wiki[2], "lines", None, 1.0)],
+        "rows.parquet": [("p0", wiki[0], "test", "high", 2.0)],
+        "bare.parquet": [("bare:0", wiki[1], "bare", None, 1.0)]}

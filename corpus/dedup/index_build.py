@@ -262,7 +262,8 @@ def settings_for(out: str, config: dict | None) -> list:
 
 
 def build_from_shards(out: str, corpus_steps, executor) -> dict:
-    """The index of an existing output, computed from its shards' text (every part)."""
+    """The index of an existing output, computed from its shards' text (every part): the index
+    a run of the dedup steps over those shards leaves when it removes nothing."""
     if not fs.exists(fs.join(out, MANIFEST_FILE)):
         raise UserError(f"{out}: not a clean output (no {MANIFEST_FILE})")
     shards = fs.join(out, SHARDS_DIR)
@@ -275,9 +276,34 @@ def build_from_shards(out: str, corpus_steps, executor) -> dict:
     fs.delete_file(fs.join(final, INDEX_FILE))
     work = fs.staging_folder(final, ".work", fresh=True)
     counts = executor.map(_shard_task, [(path, t, work, settings) for t, path in enumerate(files)])
-    meta = assemble(work, counts, settings, executor)  # no grams: the cut lines are gone
+    meta = assemble(work, counts, settings, executor)
+    if "lines" in settings:
+        step = next(s for s in corpus_steps if s.name == PART_STEPS["lines"])
+        save_array(fs.join(work, "grams.npy"), _repeated_grams(work, files, meta, step.params(), executor))
     fs.publish_folder(work, final)
     return meta
+
+
+def _repeated_grams(work: str, files: list[str], meta: dict, p: dict, executor) -> np.ndarray:
+    """The grams repeated_paragraphs would keep over these shards: of the lines in more than
+    `max_docs` of their documents (the lines table just written counts them). Lines that the
+    output's own run cut are not in its shards, so only a run over the shards is matched."""
+    frequent = []
+    for q in range(meta["tables"]["lines"]):
+        keys, counts = (load_array(fs.join(work, "lines", f"{q:04d}.{c}.npy")) for c in ("key", "count"))
+        frequent.append(keys[counts > p["max_docs"]])
+    frequent = np.concatenate(frequent) if frequent else np.zeros(0, np.uint64)
+    if not p["fuzzy"] or not len(frequent):
+        return np.zeros(0, np.uint64)
+    grams = executor.map(_shard_grams_task, [(path, frequent, p) for path in files])
+    return np.unique(np.concatenate(grams))
+
+
+def _shard_grams_task(args) -> np.ndarray:
+    path, frequent, p = args
+    texts = (t for batch in fs.parquet_file(path).iter_batches(batch_size=BATCH_DOCS, columns=["text"])
+             for t in batch.column("text").to_pylist())
+    return repeated.frequent_line_grams(texts, set(frequent.tolist()), p)
 
 
 def _shard_task(args) -> int:

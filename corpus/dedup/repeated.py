@@ -21,6 +21,7 @@ Phases in the step's scratch folder, each resumable:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -155,26 +156,42 @@ def line_grams(norm: str) -> np.ndarray:
 
 
 def _gram_task(args) -> None:
-    """3-gram hashes of this task's repeated lines, and the text of the most repeated ones."""
+    """5-gram hashes of this task's repeated lines, and the text of the most repeated ones."""
     out, task, step_dirs, step_dir, p, top = args
     path = fs.join(step_dir, "grams", f"{task:05d}.npy")
     if fs.exists(path):
         return
     frequent = set(load_array(fs.join(step_dir, "frequent.npy")).tolist())
-    wanted, texts, grams, seen = set(top.tolist()), {}, [], set()
-    for _, records in batches(out, task, step_dirs, []):
-        for r in records:
-            parts, norms, keys = _keys(r["text"], p["min_line_chars"])
-            for line, norm, k in zip(parts, norms, keys):
-                if k is None or k not in frequent or k in seen:
-                    continue
-                seen.add(k)
-                if k in wanted:
-                    texts[str(k)] = line
-                if p["fuzzy"] and len(norm) >= p["fuzzy_min_chars"]:
-                    grams.append(line_grams(norm))
+    wanted, texts, norms = set(top.tolist()), {}, []
+    records = (r["text"] for _, batch in batches(out, task, step_dirs, []) for r in batch)
+    for line, norm, k in _frequent_lines(records, frequent, p["min_line_chars"]):
+        if k in wanted:
+            texts[str(k)] = line
+        norms.append(norm)
     save_json(fs.join(step_dir, "texts", f"{task:05d}.json"), texts)
-    save_array(path, np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64))
+    save_array(path, _fuzzy_grams(norms, p))
+
+
+def frequent_line_grams(texts: Iterable[str], frequent: set[int], p: dict) -> np.ndarray:
+    """The 5-gram hashes that the step keeps for the fuzzy cut, of the lines of `texts` whose
+    hashes are in `frequent` (sorted, distinct); `p`: the step's params (`xiulian index`)."""
+    return _fuzzy_grams([norm for _, norm, _ in _frequent_lines(texts, frequent, p["min_line_chars"])], p)
+
+
+def _frequent_lines(texts: Iterable[str], frequent: set[int], min_line_chars: int
+                    ) -> Iterator[tuple[str, str, int]]:
+    """(line, normalised line, hash) of each frequent line, at its first occurrence."""
+    seen: set[int] = set()
+    for text in texts:
+        for line, norm, k in zip(*_keys(text, min_line_chars)):
+            if k is not None and k in frequent and k not in seen:
+                seen.add(k)
+                yield line, norm, k
+
+
+def _fuzzy_grams(norms: list[str], p: dict) -> np.ndarray:
+    grams = [line_grams(n) for n in norms if p["fuzzy"] and len(n) >= p["fuzzy_min_chars"]]
+    return np.unique(np.concatenate(grams)) if grams else np.zeros(0, np.uint64)
 
 
 def _cut_task(args) -> None:

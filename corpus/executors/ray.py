@@ -38,8 +38,9 @@ class RayExecutor:
             options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
             if address:
                 ray.init(address=address, **options)
-            else:  # a local instance with exactly the worker count asked for
-                ray.init(num_cpus=self.workers, **options)
+            else:  # a private local instance with exactly the worker count asked for, never a
+                # cluster that `ray start` left running on this machine
+                ray.init(address="local", num_cpus=self.workers, **options)
         self._run_task = ray.remote(max_retries=MAX_RETRIES)(run_map_task)
         # The worker process died (a segfault, the memory monitor): on every attempt, the input is
         # to blame. A lost node is not (NodeDiedError): that one fails the run, which resumes.

@@ -1,5 +1,9 @@
 """Record files: JSONL, JSON arrays and Parquet, one document per record.
 
+Formats are parsed by the project's one record reader (record_files.py: `json_line`,
+`parquet_rows`); this module adds the pipeline's side: spans of a file, a size cap per record,
+JSON arrays streamed, and a ledger entry (Unreadable) for each record it cannot read.
+
 A record keeps its own `id` and `url` when it has them; the text comes from `--text-field`,
 and every other field goes to `metadata`.
 """
@@ -16,6 +20,7 @@ from .. import fs
 from ..document import Document, Unreadable
 from ..inputs import InputFile
 from .common import READ_ERRORS, ReadOptions, open_binary, read_error_reason, stable_id
+from .record_files import BrokenLine, json_line, parquet_rows
 from .spans import Span
 
 DATE_FIELDS = ("date", "created", "timestamp")
@@ -81,13 +86,9 @@ def read_jsonl(f: InputFile, options: ReadOptions, span: Span | None = None
                                      text=f"{f.rel}:{line_no}")
                     continue
                 try:
-                    record = json.loads(line)
-                except UnicodeDecodeError:
-                    yield Unreadable(stable_id(f, line_no), "invalid_utf8", source=f.source,
-                                     text=line[:1000].decode("utf-8", "replace"))
-                    continue
-                except ValueError:
-                    yield Unreadable(stable_id(f, line_no), "invalid_json", source=f.source,
+                    record = json_line(line)
+                except BrokenLine as exc:
+                    yield Unreadable(stable_id(f, line_no), exc.reason, source=f.source,
                                      text=line[:1000].decode("utf-8", "replace"))
                     continue
                 yield record_to_document(record, f, line_no, options)
@@ -151,11 +152,9 @@ def read_parquet(f: InputFile, options: ReadOptions, span: Span | None = None
     position = span.before if span else 0
     groups = list(range(span.start, span.end)) if span else None
     try:
-        parquet = fs.parquet_file(f.path)
-        for batch in parquet.iter_batches(batch_size=1024, row_groups=groups):
-            for record in batch.to_pylist():
-                position += 1
-                yield record_to_document(record, f, position, options)
+        for record in parquet_rows(f.path, row_groups=groups, batch_size=1024):
+            position += 1
+            yield record_to_document(record, f, position, options)
     except Exception as exc:  # pyarrow raises its own zoo of errors for a broken file
         yield Unreadable(stable_id(f, position + 1), "unreadable_parquet", source=f.source,
                          text=f"{f.rel} after record {position}: {exc}")

@@ -1,8 +1,9 @@
 """Read documents back from cleaned shards (or plain .jsonl/.txt files) for the trainer.
 
 The trainer needs only a few columns: `id` (for a stable validation split), `text`, `source`,
-and the sampling weight the `tier` step left in `metadata["tier_weight"]`. Reading is
-columnar and batched, so a corpus never sits in memory whole.
+and the sampling weight the `tier` step left in `metadata["tier_weight"]`. Files are read by
+the project's one record reader (only those columns of a Parquet file, in batches), so a
+corpus never sits in memory whole.
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import xxhash
 
 from corpus.errors import UserError
 from corpus.output_layout import SHARDS_DIR
+from corpus.readers import record_files
 
 TEXT_SUFFIXES = (".parquet", ".jsonl", ".txt")
+SHARD_COLUMNS = ["id", "text", "source", "metadata"]  # what the trainer reads of a shard
 
 
 @dataclass
@@ -50,28 +53,18 @@ def find_files(paths: list[str]) -> list[str]:
 
 
 def read_docs(path: str, batch_rows: int = 2048) -> Iterator[list[Doc]]:
-    """Batches of documents from one file, in file order."""
-    if path.endswith(".parquet"):
-        yield from _parquet_docs(path, batch_rows)
-        return
+    """Batches of documents from one file, in file order, read by the project's record reader
+    (corpus/readers/record_files.py). A JSON Lines line that does not parse or has no text is
+    not a document (the cleaner counts those, not us); a document without an id is named by
+    its file and line (its row from 0 in Parquet), so the validation split stays put."""
     stem = os.path.splitext(os.path.basename(path))[0]
+    fmt = record_files.format_of(path)
+    to_doc = {"parquet": _shard_row, "jsonl": _json_record, "text": _text_line}[fmt]
     batch: list[Doc] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if path.endswith(".jsonl"):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a broken line is not a document; the cleaner counts these, not us
-                text = record.get("text") if isinstance(record, dict) else None
-                if not isinstance(text, str):
-                    continue
-                doc_id = str(record.get("id", f"{stem}:{number}"))
-            else:
-                text, doc_id = line.rstrip("\n"), f"{stem}:{number}"
-            batch.append(Doc(doc_id, text, stem))
+    for number, record in record_files.read_numbered(path, fmt, broken="mark", columns=SHARD_COLUMNS):
+        doc = to_doc(record, f"{stem}:{number - 1 if fmt == 'parquet' else number}", stem, path)
+        if doc is not None:
+            batch.append(doc)
             if len(batch) >= batch_rows:
                 yield batch
                 batch = []
@@ -79,31 +72,26 @@ def read_docs(path: str, batch_rows: int = 2048) -> Iterator[list[Doc]]:
         yield batch
 
 
-def _parquet_docs(path: str, batch_rows: int) -> Iterator[list[Doc]]:
-    import pyarrow.parquet as pq
-    try:
-        file = pq.ParquetFile(path)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise UserError(f"cannot read {path} as Parquet: {exc}") from None
-    columns = [c for c in ("id", "text", "source", "metadata") if c in file.schema_arrow.names]
-    if "text" not in columns:
+def _shard_row(row: dict, fallback_id: str, stem: str, path: str) -> Doc:
+    """A row of cleaned shards: the tier and weight the `tier` step left in its metadata."""
+    if "text" not in row:
         raise UserError(f"{path} has no `text` column")
-    stem = os.path.splitext(os.path.basename(path))[0]
-    row = 0
-    for table in file.iter_batches(batch_size=batch_rows, columns=columns):
-        data = table.to_pydict()
-        docs = []
-        for i, text in enumerate(data["text"]):
-            meta = _metadata(data["metadata"][i]) if "metadata" in data else {}
-            weight = meta.get("tier_weight", 1.0)
-            docs.append(Doc(
-                id=data["id"][i] if "id" in data else f"{stem}:{row + i}",
-                text=text or "",
-                source=(data["source"][i] if "source" in data else None) or stem,
-                tier=meta.get("tier"),
-                tier_weight=float(weight) if isinstance(weight, (int, float)) else 1.0))
-        row += len(docs)
-        yield docs
+    meta = _metadata(row.get("metadata"))
+    weight = meta.get("tier_weight", 1.0)
+    return Doc(id=row["id"] if "id" in row else fallback_id, text=row["text"] or "",
+               source=row.get("source") or stem, tier=meta.get("tier"),
+               tier_weight=float(weight) if isinstance(weight, (int, float)) else 1.0)
+
+
+def _json_record(record, fallback_id: str, stem: str, path: str) -> Doc | None:
+    text = record.get("text") if isinstance(record, dict) else None
+    if not isinstance(text, str):
+        return None
+    return Doc(str(record.get("id", fallback_id)), text, stem)
+
+
+def _text_line(line: str, fallback_id: str, stem: str, path: str) -> Doc:
+    return Doc(fallback_id, line, stem)
 
 
 def _metadata(value) -> dict:
