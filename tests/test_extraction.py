@@ -68,6 +68,22 @@ def test_fallback_when_trafilatura_finds_only_the_page_furniture(shared_data):
     assert "三星" in doc.text and len(doc.text) > 1500
 
 
+def test_a_chinese_page_is_never_swapped_for_its_english_footer(shared_data):
+    """Spam pages of the Common Crawl sample (GBK, link lists of lottery headlines): the densest
+    container is the footer "Copyright ... All Rights Reserved", which is no article; the page
+    keeps trafilatura's Chinese text (the word lists and classifiers then judge it)."""
+    from corpus.inputs import discover  # noqa: PLC0415
+    from corpus.readers import ReadOptions, read_warc  # noqa: PLC0415
+    files, _, _ = discover([str(shared_data / "web/warc/CC-MAIN-2020-34_sample.warc.gz")])
+    pages = [d for d in read_warc(files[0], ReadOptions())
+             if d.url and any(host in d.url for host in ("0755krk.com", "077678u.info"))]
+    assert len(pages) == 2
+    for doc in pages:
+        assert Extract().apply(doc) is None
+        assert doc.metadata["extractor"] == "trafilatura" and not doc.text.startswith("Copyright")
+        assert sum("\u4e00" <= ch <= "\u9fff" for ch in doc.text) > 300
+
+
 def test_fallback_can_be_turned_off(shared_data):
     html = page(shared_data, "gne_zh", "wechat__1")
     doc = extract(html, density="none", fallback_chars=0)

@@ -7,7 +7,8 @@ density extractor's when the main one found nothing, too little, or the wrong pa
    outside the density container, or are link lists or boilerplate-named, is dropped.
 2. Disagreement. If fewer than half of trafilatura's characters lie in the container, one of
    the two picked the wrong part of the page (trafilatura takes the whole page when the article
-   is a two-line news flash); the text with more of its characters in sentences wins.
+   is a two-line news flash); the text with more of its characters in sentences wins -- unless
+   the container of a Chinese page holds no Chinese (a footer: the page has no article).
 3. Fallback. If the text is still shorter than `fallback_chars` (weighted by script) and the
    density extractor finds at least twice as much, or the density text is four times longer
    and more of it is sentences, the density text is used: forum and blog pages where
@@ -78,6 +79,12 @@ def prune(text: str, page: density.Page) -> tuple[str, float]:
     return "\n".join(kept).strip(), sum(map(len, kept)) / total if total else 1.0
 
 
+def _same_script(found: str, main_text: str) -> bool:
+    """The density container of a Chinese page that holds no Chinese is its footer (a spam
+    page of link lists keeps only "Copyright ... All Rights Reserved" there), not its article."""
+    return cjk_share(main_text) < CJK_PAGE_SHARE or cjk_share(found) >= CJK_PAGE_SHARE
+
+
 def choose(html: str, main_text: str, backend: str, scope: str = "cjk",
            fallback_chars: int = 200) -> tuple[str, str]:
     """(text, extractor) for a page whose main extractor (`backend`) gave `main_text`."""
@@ -94,7 +101,8 @@ def choose(html: str, main_text: str, backend: str, scope: str = "cjk",
         pruned, share = prune(main_text, page)
         if share >= MIN_AGREEMENT:
             text, extractor = pruned, (backend if pruned is main_text else f"{backend}+density")
-        elif density.prose_share(page.text.split("\n")) > density.prose_share(main_text.split("\n")):
+        elif (_same_script(page.text, main_text)
+              and density.prose_share(page.text.split("\n")) > density.prose_share(main_text.split("\n"))):
             text, extractor = page.text, "density"
     found = page.text
     too_little = weighted_length(text) < fallback_chars and len(found) >= 2 * max(len(text), 1)

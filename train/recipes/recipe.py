@@ -219,7 +219,10 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
         if code:
             raise UserError(f"stage {stage} failed (exit {code}); fix it and run the recipe again "
                             f"to resume: {line}")
-        state["done"][stage] = {"command": command, "seconds": round(time.perf_counter() - started, 1)}
+        seconds = round(time.perf_counter() - started, 1)
+        # Re-read before recording: `--only` runs of independent stages may run side by side.
+        state = {**state, "done": json.loads(state_file.read_text())["done"] if state_file.is_file() else {}}
+        state["done"][stage] = {"command": command, "seconds": seconds}
         write_atomic_json(str(state_file), state)
     if "evaluate" in recipe and (not only or "evaluate" in only):
         from .report import write_results
