@@ -1,16 +1,16 @@
 """Memory and time per phase of `xiulian clean` (exact + MinHash dedup) on N short documents.
 
     .venv/bin/python bench/scale_memory.py --docs 1000000              # ~3 minutes
-    /work/bin/heavy .venv/bin/python bench/scale_memory.py --docs 10000000 --json out.json
+    /work/bin/heavy .venv/bin/python bench/scale_memory.py --docs 10000000 --corpus /tmp/c10m --json out.json
 
 The corpus is the synthetic one of bench/minhash_vs_peers.py (30-120 words drawn from the
 vocabulary of real text -- c4_demo and Chinese Wikipedia -- 8 % near and 2 % exact copies),
 written as JSONL files of `--docs-per-file` documents, so a map task covers the same number of
 documents at every N. The run is `xiulian clean FILES -o OUT --workers W --config dedup.toml`;
 its process tree (the driver and its workers) is sampled every 0.2 s, and each phase -- map,
-exact_dedup, minhash_dedup, finalize, told apart by the lines `clean` prints on stderr -- gets
-its wall time, the peak of the tree's summed RSS, and the peaks of the driver alone and of its
-largest worker. docs/SCALING.md fits its memory model to these numbers.
+exact_dedup, minhash_dedup, the dedup index, finalize, told apart by the lines `clean` prints
+on stderr -- gets its wall time, the peak of the tree's summed RSS, and the peaks of the driver
+alone and of its largest worker. docs/SCALING.md fits its memory model to these numbers.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from minhash_vs_peers import synthetic_corpus  # noqa: E402
 
 PHASES = (("corpus step exact_dedup", "exact_dedup"), ("corpus step minhash_dedup", "minhash_dedup"),
-          ("finalize", "finalize"))
+          ("dedup index", "index"), ("finalize", "finalize"))
 KEYS = ("tree", "tree_anon", "driver", "worker")
 
 
@@ -88,6 +88,24 @@ def measure(command: list[str]) -> tuple[dict, str]:
     return stats, "".join(tail)
 
 
+def reuse_or_generate(folder: Path, docs: int, files: int) -> tuple[dict, Path]:
+    """The planted counts and folder of the synthetic corpus: generated unless `folder` holds
+    one of this size already (its counts in planted.json, written last)."""
+    record = folder / "planted.json"
+    if record.exists():
+        planted = json.loads(record.read_text())
+        if (planted["docs"], planted["files"]) == (docs, files):
+            print(f"reusing the corpus in {folder}", file=sys.stderr)
+            return planted, folder
+        raise SystemExit(f"{folder} holds a corpus of {planted['docs']} documents in "
+                         f"{planted['files']} files; give another --corpus folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    planted = {k: v for k, v in synthetic_corpus(folder, docs, files=files).items() if k != "planted_ids"}
+    planted["files"] = files
+    record.write_text(json.dumps(planted) + "\n")
+    return planted, folder
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=1_000_000)
@@ -95,14 +113,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", help="also write the numbers here")
     ap.add_argument("--tmp", default=None, help="scratch folder (default: the system's)")
+    ap.add_argument("--corpus", help="keep the generated corpus in this folder and reuse it on the "
+                    "next run with the same --docs and --docs-per-file (10 M documents take ~10 "
+                    "minutes to generate)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xiulian-scale-", dir=args.tmp) as tmp:
         folder = Path(tmp)
-        t0 = time.perf_counter()
         files = max(1, args.docs // args.docs_per_file)
-        planted = synthetic_corpus(folder, args.docs, files=files)
+        t0 = time.perf_counter()
+        planted, corpus = reuse_or_generate(Path(args.corpus) if args.corpus else folder, args.docs, files)
         generated = time.perf_counter() - t0
-        inputs = sorted(folder.glob("part*.jsonl"))
+        inputs = sorted(corpus.glob("part*.jsonl"))
         config = folder / "dedup.toml"
         config.write_text('[[steps]]\nuse = "exact_dedup"\n[[steps]]\nuse = "minhash_dedup"\n')
         out = folder / "out"
@@ -117,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                   "output_bytes": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()),
                   "generate_s": round(generated, 1), "seconds": round(seconds, 1),
                   "stages": stages, "counts": manifest["counts"],
-                  "planted": {k: v for k, v in planted.items() if k != "planted_ids"}}
+                  "planted": planted}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

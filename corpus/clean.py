@@ -226,6 +226,8 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
     run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, step_started, earlier=labels)
+    if progress and part_settings(pipeline.corpus_steps):
+        print(f"{command}: dedup index ...", file=sys.stderr)
     build_for_run(out, len(counts), pipeline.corpus_steps, runner)
     if shared_index:
         publish(out, _open_shared(shared_index, pipeline.corpus_steps))

@@ -65,7 +65,7 @@ def assemble(work: str, counts: list[int], settings: dict[str, dict], executor,
     if "exact" in settings:
         tables["exact"] = partitions_for(total, ENTRIES_PER_PARTITION)
     if "minhash" in settings:
-        _concat_signatures(work, len(counts), settings["minhash"]["num_perm"])
+        _concat_signatures(work, counts, settings["minhash"]["num_perm"])
         tables["bands"] = partitions_for(total * settings["minhash"]["bands"], ENTRIES_PER_PARTITION)
     if "lines" in settings:
         entries = sum(len(load_array(_piece(work, "lines", t), mmap=True)) for t in range(len(counts)))
@@ -98,17 +98,19 @@ def _concat_docs(work: str, n_tasks: int) -> None:
         writer.close()
 
 
-def _concat_signatures(work: str, n_tasks: int, num_perm: int) -> None:
-    """One (documents, num_perm) file, streamed task by task (never all in memory)."""
-    parts = [load_array(_piece(work, "sig", t), mmap=True) for t in range(n_tasks)]
-    rows = sum(len(p) for p in parts)
+def _concat_signatures(work: str, counts: list[int], num_perm: int) -> None:
+    """One (documents, num_perm) file, streamed task by task (never all in memory). A task's
+    piece (`counts[task]` rows) is read whole and let go: read through memory maps, every
+    piece stayed mapped in this process's RSS (1.5 GB at 3 M documents)."""
+    rows = int(sum(counts))
     with fs.AtomicFile(fs.join(work, "signatures.npy")) as f:
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
                   "fortran_order": False, "shape": (rows, num_perm)}
         buffer = io.BytesIO()
         np.lib.format.write_array_header_1_0(buffer, header)
         f.write(buffer.getvalue())
-        for p in parts:
+        for t in range(len(counts)):
+            p = load_array(_piece(work, "sig", t))
             for i in range(0, len(p), 65_536):
                 f.write(stored(p[i:i + 65_536]).tobytes())
 

@@ -12,8 +12,6 @@ parent).
 """
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
 
 from .. import fs
@@ -25,8 +23,8 @@ from .graph import stars
 from .hashing import TokenHasher, seed_key, shingle_hashes
 from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
-from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
-                     save_array, save_json, task_offsets)
+from .scratch_files import (array_files, batches, load_array, load_rows, partition_of,
+                            partitions_for, save_array, save_json, task_offsets)
 from .text import tokens
 
 ENTRIES_PER_PARTITION = 4_000_000   # 16-byte bucket entries: ~64 MB (x4 while sorting)
@@ -155,7 +153,6 @@ def _candidate_task(args) -> None:
     for i in range(0, len(a), VERIFY_CHUNK):
         j = min(i + VERIFY_CHUNK, len(a))
         keep[i:j] = similarity(store.take(a[i:j]), store.take(b[i:j])) >= p["threshold"]
-        store.release()
     save_array(path, np.stack([a[keep], b[keep]], axis=1))
 
 
@@ -190,25 +187,20 @@ def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
 
 
 class _Signatures:
-    """Signature rows by global document number, memory-mapped from the per-task files (read
-    into memory whole when OUT is in an object store: 4 x num_perm bytes per document)."""
+    """Signature rows by global document number, read from the per-task files as asked for
+    (scratch_files.load_rows): a worker holds one chunk's rows, 4 x num_perm bytes each,
+    however many documents the run has. Memory-mapped, every signature file ended up in each
+    candidate worker's RSS (1.5 GB at 3 M documents)."""
 
     def __init__(self, step_dir: str, offsets: np.ndarray):
-        self.offsets = offsets
-        self.arrays = [load_array(_sig_path(step_dir, t), mmap=True) for t in range(len(offsets) - 1)]
-
-    def release(self) -> None:
-        """Unmap the signature pages read so far: they stay in the page cache, but no longer
-        count in this worker's RSS, which would otherwise grow to every signature file's size
-        (5 GB at 10 M documents) as random rows are verified."""
-        for array in self.arrays:
-            if isinstance(array, np.memmap):
-                array._mmap.madvise(mmap.MADV_DONTNEED)
+        self.step_dir, self.offsets = step_dir, offsets
 
     def take(self, docs: np.ndarray) -> np.ndarray:
-        tasks = np.searchsorted(self.offsets, docs, side="right") - 1
-        out = np.empty((len(docs), self.arrays[0].shape[1] if self.arrays else 0), np.uint32)
-        for t in np.unique(tasks).tolist():
-            where = tasks == t
-            out[where] = self.arrays[t][docs[where] - self.offsets[t]]
-        return out
+        if len(self.offsets) < 2:
+            return np.zeros((0, 0), np.uint32)
+        unique, inverse = np.unique(docs, return_inverse=True)
+        tasks = np.searchsorted(self.offsets, unique, side="right") - 1
+        starts = np.searchsorted(tasks, np.arange(len(self.offsets)))  # each task's run in `unique`
+        rows = [load_rows(_sig_path(self.step_dir, t), unique[starts[t]:starts[t + 1]] - self.offsets[t])
+                for t in (np.unique(tasks).tolist() or [0])]
+        return np.concatenate(rows)[inverse.ravel()]

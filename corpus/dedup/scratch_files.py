@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,6 +40,28 @@ def load_array(path: str, mmap: bool = False) -> np.ndarray:
     if local is not None:
         return np.load(local, mmap_mode="r" if mmap else None, allow_pickle=False)
     return np.load(io.BytesIO(fs.read_bytes(path)), allow_pickle=False)
+
+
+def load_rows(path: str, rows: np.ndarray) -> np.ndarray:
+    """Rows of a 2-D array saved by `save_array`, by row number, holding nothing else: read one
+    by one (pread) from this machine's disk; a file in an object store is read whole, indexed
+    and let go. (Rows taken from a memory map instead stay mapped, and the kernel maps the
+    pages around each one too: random rows soon map -- and count in RSS -- the whole file.)"""
+    local = fs.local_path(path)
+    if local is None:
+        return load_array(path)[rows]
+    with open(local, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f)
+        if len(shape) != 2 or fortran:
+            raise ValueError(f"{path}: not a C-ordered 2-D array")
+        width, start = shape[1] * dtype.itemsize, f.tell()
+        data = b"".join([os.pread(f.fileno(), width, start + r * width) for r in rows.tolist()])
+    if len(data) != len(rows) * width:
+        raise ValueError(f"{path}: rows beyond its {shape[0]}")
+    return np.frombuffer(data, dtype).reshape(len(rows), shape[1])
 
 
 def array_files(folder: str, suffix: str = ".npy") -> list[str]:
