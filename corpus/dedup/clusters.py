@@ -120,12 +120,14 @@ def _drops_task(args) -> None:
     if decisions_done(step_dir, "drops", task):
         return
     pairs = _pairs_of_task(step_dir, "member", offsets, task)
-    local = [pairs[:, 0] - offsets[task]]
-    reasons = [pc.binary_join_element_wise("duplicate_of:", _ids(step_dir, offsets, pairs[:, 1]), "")]
+    local, reasons = [], []
+    if len(pairs):
+        local.append(pairs[:, 0] - offsets[task])
+        reasons.append(pc.binary_join_element_wise("duplicate_of:", _ids(step_dir, offsets, pairs[:, 1]), ""))
     if earlier is not None and len(earlier[0]):
         local.append(earlier[0])
         reasons.append(pa.array(earlier[1], pa.string()))
-    if sum(map(len, local)):
+    if local:
         rows = doc_rows(step_dir, task).take(pa.array(np.concatenate(local)))
         write_decision_table(step_dir, "drops", task, pa.table(
             [rows.combine_chunks(), pa.concat_arrays(reasons)], schema=DROPS_SCHEMA))
