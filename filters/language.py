@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from corpus.document import Document
 from corpus.steps import Step, require
+from filters.text_units import prose
 
 LABEL_PREFIX = "__label__"
 # A page's cheap view removes it only when fastText is this sure of a language not kept
@@ -90,7 +91,9 @@ class Language(Step):
         return None
 
     def apply(self, doc: Document) -> str | None:
-        language, score = identify(doc.text, self.max_chars)
+        # The prose decides, not its code samples (fastText reads code as no language).
+        view = prose(doc.text)
+        language, score = identify(view if view.strip() else doc.text, self.max_chars)
         doc.language, doc.language_score = language, score
         if self.keep and language not in self.keep:
             return "other_language"

@@ -82,16 +82,24 @@ class C4(LanguageRules):
         # words instead, computed once for the whole text.
         unspaced = text_units.is_unspaced(language)
         segmented = text_units.line_words(doc.text, language) if unspaced else raw_lines
+        # Fenced code is kept as written and judged by none of the line rules (text_units.prose).
+        in_code = text_units.code_lines(raw_lines) if doc.text != text_units.prose(doc.text) \
+            else [False] * len(raw_lines)
         kept: list[str] = []
         kept_words: list[list[str]] = []
         sentences = 0
         blank_before = False
-        for raw, line_words in zip(raw_lines, segmented):
+        for raw, line_words, code in zip(raw_lines, segmented, in_code):
             line = raw.strip()
-            if not line:
+            if not line and not code:
                 blank_before = True
                 continue
             words = line_words if unspaced else line.split()
+            if code:
+                # C4 counted every kept line as a sentence at least; a line of code is a statement.
+                sentences += len(words) >= rules.min_words_per_line
+                blank_before = self._keep(kept, kept_words, raw.rstrip(), words, blank_before)
+                continue
             if any(len(word) > rules.max_word_length for word in words):
                 continue
             if rules.remove_citations and "[" in line and CITATION.search(line):
@@ -112,12 +120,7 @@ class C4(LanguageRules):
             if rules.policy and any(phrase in lower for phrase in POLICY_PHRASES):
                 continue
             sentences += text_units.count_sentences(line, language)
-            if blank_before and kept:
-                kept.append("")
-                kept_words.append([])
-            blank_before = False
-            kept.append(raw.rstrip())
-            kept_words.append(words)
+            blank_before = self._keep(kept, kept_words, raw.rstrip(), words, blank_before)
         if sentences < rules.min_sentences:
             return "too_few_sentences"
         text = "\n".join(kept)
@@ -128,3 +131,14 @@ class C4(LanguageRules):
             if unspaced:
                 text_units.remember(text, language, kept_words)
         return None
+
+    @staticmethod
+    def _keep(kept: list[str], kept_words: list[list[str]], line: str, words: list[str],
+              blank_before: bool) -> bool:
+        """Append a kept line, after one blank line if blank lines stood before it."""
+        if blank_before and kept:
+            kept.append("")
+            kept_words.append([])
+        kept.append(line)
+        kept_words.append(words)
+        return False

@@ -80,13 +80,16 @@ class GopherQuality(LanguageRules):
         rules = self.rules_for(doc)
         if rules is None:
             return None
-        text, language = doc.text, doc.language
+        language = doc.language
+        # Size counts the whole document, code included; the prose rules below read the prose.
+        size = len(text_units.words(doc.text, language))
+        if size < rules.min_words:
+            return "too_few_words"
+        if size > rules.max_words:
+            return "too_many_words"
+        text = text_units.prose(doc.text)
         words = text_units.words(text, language)
         n_words = len(words)
-        if n_words < rules.min_words:
-            return "too_few_words"
-        if n_words > rules.max_words:
-            return "too_many_words"
         if n_words == 0:
             return None
         mean_length = sum(map(len, words)) / n_words
@@ -194,9 +197,9 @@ class GopherRepetition(LanguageRules):
 
     def apply(self, doc: Document) -> str | None:
         rules = self.rules_for(doc)
-        if rules is None or not doc.text:
+        text, language = text_units.prose(doc.text), doc.language
+        if rules is None or not text.strip():
             return None
-        text, language = doc.text, doc.language
         n_chars = len(text)
         paragraphs = _PARAGRAPH_BREAK.split(text.strip())
         count, chars = duplicates(paragraphs)

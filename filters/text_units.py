@@ -151,6 +151,56 @@ def remember(text: str, language: str | None, words_of_lines: list[list[str]]) -
     _last.line_words = words_of_lines
 
 
+# A Markdown code fence: ``` or ~~~ (3 or more) at the start of a line, up to 3 spaces in.
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+def code_lines(lines: list[str]) -> list[bool]:
+    """Which lines belong to a fenced code block, fences included.
+
+    As CommonMark, a block ends at a fence of the same character at least as long, or at the
+    end of the text. Unlike CommonMark, code may follow the opening fence on its line
+    ("```x = 1", as StackExchange answers write it); a line that closes its own run
+    ("```foo()``` returns ...") is inline code, not a block.
+    """
+    flags, fence = [], None
+    for line in lines:
+        if fence is None:
+            opening = _FENCE.match(line)
+            if opening and opening.group(1) not in line[opening.end():]:
+                fence = opening.group(1)
+            flags.append(fence is not None)
+        else:
+            flags.append(True)
+            closing = _FENCE.match(line)
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence) \
+                    and not line[closing.end():].strip():
+                fence = None
+    return flags
+
+
+_last_prose: list = [None, None]
+
+
+def prose(text: str) -> str:
+    """The text without its fenced code blocks: what the prose rules judge.
+
+    Code is not prose: a code sample has no sentences, few stop words, short and repeated
+    lines, and fastText reads it as no language, so every prose rule would remove an answer or
+    tutorial for its code. Markdown fences say where code is (SFT answers, forum and
+    StackExchange dumps, Markdown documents); text extracted from HTML has none, so web pages
+    are judged exactly as before. The text itself is not changed. Remembered for the next step.
+    """
+    if "```" not in text and "~~~" not in text:
+        return text
+    if _last_prose[0] is text or _last_prose[0] == text:
+        return _last_prose[1]
+    lines = text.split("\n")
+    kept = [line for line, code in zip(lines, code_lines(lines)) if not code]
+    _last_prose[:] = [text, "\n".join(kept) if len(kept) < len(lines) else text]
+    return _last_prose[1]
+
+
 def is_unspaced(language: str | None) -> bool:
     return language in UNSPACED_LANGUAGES
 

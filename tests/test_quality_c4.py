@@ -89,3 +89,16 @@ def test_paragraph_breaks_survive_line_removal():
     first, second = EN_PROSE.split("\n")
     page = f"{first}\nShare this\n\n\n{second}\nEnable JavaScript to comment here."
     assert c4(doc(page)) == (None, f"{first}\n\n{second}")
+
+
+def test_fenced_code_is_kept_as_written_and_not_judged_as_prose():
+    """A code sample's short lines are not menu lines: c4 keeps them byte for byte, and they
+    count as statements, not as the prose's sentences; text_units.prose leaves them out."""
+    from filters.text_units import prose
+    code = "```python\nimport os\n\nx = {'a': 1}\nprint(x)\n```"
+    answer = EN_PROSE + "\n\n" + code + "\nThe ``` in `a ``` b` is inline."
+    assert c4(doc(answer)) == (None, answer)
+    assert prose(answer) == EN_PROSE + "\n\nThe ``` in `a ``` b` is inline."
+    assert prose("```x = 1\ny = 2\n```\nDone.") == "Done."            # code on the fence line
+    assert prose("```f()``` returns one.") == "```f()``` returns one."  # inline, not a block
+    assert c4(doc("Short intro here.\n" + code)) == ("too_few_sentences", "Short intro here.\n" + code)
