@@ -48,10 +48,12 @@ class FineWebQuality(LanguageRules):
         rules = self.rules_for(doc)
         if rules is None:
             return None
-        text = text_units.prose(doc.text)
+        text = text_units.judged_prose(doc.text, doc.language)
+        if text is None:
+            return None
         lines = [line for line in text.split("\n") if line.strip()]
-        if not lines:  # no prose: empty, or code alone (gopher_quality counts its words)
-            return None if doc.text.strip() else "no_text"
+        if not lines:
+            return "no_text"
         ends = sum(1 for line in lines if text_units.ends_with_terminal_mark(line))
         # A last line cut off mid-sentence says the text was clipped, not that it is a menu.
         judged = len(lines) - (not text_units.ends_with_terminal_mark(lines[-1]))

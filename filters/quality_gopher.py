@@ -82,16 +82,17 @@ class GopherQuality(LanguageRules):
             return None
         language = doc.language
         # Size counts the whole document, code included; the prose rules below read the prose.
-        size = len(text_units.words(doc.text, language))
+        all_words = text_units.words(doc.text, language)
+        size = len(all_words)
         if size < rules.min_words:
             return "too_few_words"
         if size > rules.max_words:
             return "too_many_words"
-        text = text_units.prose(doc.text)
-        words = text_units.words(text, language)
-        n_words = len(words)
-        if n_words == 0:
+        text = text_units.judged_prose(doc.text, language)
+        if text is None:
             return None
+        words = text_units.words(text, language) if text is not doc.text else all_words
+        n_words = len(words)
         mean_length = sum(map(len, words)) / n_words
         if not rules.min_mean_word_length <= mean_length <= rules.max_mean_word_length:
             return "mean_word_length"
@@ -197,9 +198,12 @@ class GopherRepetition(LanguageRules):
 
     def apply(self, doc: Document) -> str | None:
         rules = self.rules_for(doc)
-        text, language = text_units.prose(doc.text), doc.language
-        if rules is None or not text.strip():
+        if rules is None:
             return None
+        text = text_units.judged_prose(doc.text, doc.language)
+        if not text or not text.strip():
+            return None
+        language = doc.language
         n_chars = len(text)
         paragraphs = _PARAGRAPH_BREAK.split(text.strip())
         count, chars = duplicates(paragraphs)

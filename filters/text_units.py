@@ -201,6 +201,20 @@ def prose(text: str) -> str:
     return _last_prose[1]
 
 
+#: Fewer words of prose than this beside fenced code: the prose ratios have too little to go on.
+MIN_PROSE_WORDS = 50
+
+
+def judged_prose(text: str, language: str | None) -> str | None:
+    """The prose the ratio and repetition rules judge, or None for a document that is mostly
+    code (fenced code and fewer than MIN_PROSE_WORDS words around it: "Here is the fix:" gives
+    no share of stop words, punctuated lines or repeated n-grams worth reading)."""
+    view = prose(text)
+    if view is not text and len(words(view, language)) < MIN_PROSE_WORDS:
+        return None
+    return view
+
+
 def is_unspaced(language: str | None) -> bool:
     return language in UNSPACED_LANGUAGES
 

@@ -76,8 +76,12 @@ def test_clean_chinese_prose_is_kept(removed):
 
 
 def test_english_prose(removed):
-    """Not at the 15% target on all of LIMA's answers: what is left is answers under 200
-    characters, code listings, lists and other languages (docs/filters.md)."""
-    assert share(removed, "en_wikipedia", "en_lima") <= 0.23, removed["en_lima"]  # measured 22.0%
+    """At most 15% of LIMA's answers and of English Wikipedia go. Code in Markdown fences is
+    judged as code, not prose (it cost 44 answers), and C4's sentence minimum is 3 (it cost 26);
+    what is left is mostly answers under 50 words, which every web filter drops
+    (docs/filters.md, "Clean prose")."""
+    assert share(removed, "en_lima") <= 0.15, removed["en_lima"]      # measured 14.8%
+    assert share(removed, "en_wikipedia") <= 0.15, removed["en_wikipedia"]  # 6.7%
     reasons = removed["en_lima"][1]
-    assert reasons["c4:curly_bracket"] == 0 and reasons["length:too_short"] <= 61
+    assert reasons["c4:curly_bracket"] == 0 and reasons["c4:too_few_sentences"] <= 3
+    assert reasons["language:low_score"] <= 9 and reasons["length:too_short"] <= 61

@@ -73,16 +73,17 @@ def test_curly_bracket_rule_is_off_unless_asked():
 
 
 def test_too_few_sentences():
+    """Three sentences, not C4's five: C4's own release holds 3- and 4-sentence documents."""
     assert c4(doc("The quay was built in 1720. It still stands today."))[0] == "too_few_sentences"
-    # Chinese needs three sentences, not five (a sentence chains clauses with commas).
+    assert c4(doc("The quay was built in 1720. It still stands today. Boats moor there."))[0] is None
     assert c4(doc("码头建于明代，至今仍在使用。渔船每天清晨靠岸。", "zh"))[0] == "too_few_sentences"
     assert c4(doc("码头建于明代，至今仍在使用。渔船每天清晨靠岸。集市在中午前散去。", "zh"))[0] is None
 
 
 def test_abbreviations_do_not_end_sentences():
-    four = "Mrs. Smith and Dr. Jones met at the U.S. embassy. They talked. They ate. They left."
-    assert c4(doc(four))[0] == "too_few_sentences"
-    assert c4(doc(four + " They came back."))[0] is None
+    two = "Mrs. Smith and Dr. Jones met at the U.S. embassy. They talked."
+    assert c4(doc(two))[0] == "too_few_sentences"
+    assert c4(doc(two + " They left."))[0] is None
 
 
 def test_paragraph_breaks_survive_line_removal():
