@@ -7,7 +7,8 @@ punctuation, as published and as datatrove's default) on every document, one pro
   with their defaults (English, spaCy word and sentence splitting), in its own venv
   ``bench/.venv-datatrove`` (this file re-runs itself there with ``--side datatrove``).
 * xiulian: the steps ``gopher_repetition``, ``gopher_quality``, ``c4`` (``terminal_punct =
-  true`` to match) in-process, with ``doc.language = "en"`` (the language step is not timed).
+  true`` and ``min_sentences = 5`` to match) in-process, with ``doc.language = "en"`` (the
+  language step is not timed).
 
 A document's verdict is the first filter that drops it (filter:reason) or keep. Agreement =
 share of documents with the same keep/drop decision. Disagreements are counted by which rule
@@ -159,7 +160,7 @@ def xiulian_side(variant: str, repeats: int) -> dict:
     quality = {} if variant == "published" else {"min_alpha_words": 0}
     steps = [build_step({"use": "gopher_repetition"}),
              build_step({"use": "gopher_quality", **quality}),
-             build_step({"use": "c4", "terminal_punct": True})]
+             build_step({"use": "c4", "terminal_punct": True, "min_sentences": 5})]
     for step in steps:
         step.setup()
     texts = [text for _, text in load_documents()]
@@ -216,8 +217,9 @@ def report(results: dict, repeats: int, n_docs: int, sources: Counter) -> str:
              "calling its filters directly (no executor, no I/O). datatrove: "
              "`GopherRepetitionFilter()`, `GopherQualityFilter()`, `C4QualityFilter()`, defaults "
              "(spaCy word and sentence splitting). xiulian: `gopher_repetition`, `gopher_quality`, "
-             "`c4` with `terminal_punct = true` (C4 as published and datatrove's default; "
-             "xiulian's own default is off) on documents marked `en`. A verdict is the first "
+             "`c4` with `terminal_punct = true` and `min_sentences = 5` (C4 as published and "
+             "datatrove's default; xiulian's own defaults are off and 3) on documents marked "
+             "`en`. A verdict is the first "
              "filter that drops a document, or keep.", "",
              f"Speed: median of {repeats} passes over all documents after one warm-up pass "
              "(spaCy, the regexes and the stop-word lists load there). CPU = the process's CPU "
