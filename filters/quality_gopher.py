@@ -93,6 +93,8 @@ class GopherQuality(LanguageRules):
             return None
         words = text_units.words(text, language) if text is not doc.text else all_words
         n_words = len(words)
+        if n_words == 0:
+            return None
         mean_length = sum(map(len, words)) / n_words
         if not rules.min_mean_word_length <= mean_length <= rules.max_mean_word_length:
             return "mean_word_length"
