@@ -92,3 +92,13 @@ def test_pages_in_a_language_not_kept_skip_trafilatura(shared_data, monkeypatch)
     assert sum((a is None) == (b is None) for a, b in zip(verdicts[True], verdicts[False])) >= 39
     assert [v for v in verdicts[True] if v and v[0] == "language"].count(
         ("language", "other_language")) >= screened
+
+
+def test_the_prose_decides_not_its_code_sample():
+    """fastText reads code as no language (30 lines of NumPy: 'pl', 0.39); the step reads the
+    text outside Markdown fences."""
+    code = "\n".join(f"x{i} = np.zeros((n, m), dtype=np.float32)  # buf{i}" for i in range(30))
+    answer = doc(f"Here is how.\n```python\n{code}\n```\nThat allocates the buffers once.")
+    assert identify(answer.text)[1] < 0.65
+    assert build_step({"use": "language", "keep": ["en"]}).apply(answer) is None
+    assert answer.language == "en" and answer.language_score > 0.9
