@@ -1,4 +1,5 @@
-"""The small recipe's size sweep: which model fits an hour of pretraining on 2 CPU cores?
+"""The small recipe's sweeps: which model fits an hour of pretraining on 2 CPU cores (speeds), and
+which settings learn most in that budget (losses)?
 
 The rule. Chinchilla (Hoffmann et al. 2022) puts the compute-optimal model at about 20 training
 tokens per (non-embedding) parameter. Our corpus is small — about 3 M unique tokens — so the
@@ -16,6 +17,16 @@ optimizer). Run it alone (`/work/bin/quiet`) for speeds worth comparing; it writ
 "## The small recipe's sweep" section of docs/training.md.
 
     .venv/bin/python bench/small_recipe_sweep.py --recipe-out /tmp/small   # after --only clean tokenizer
+
+`--losses` is the other half: sizes alone say what fits, not what learns. It pretrains each of
+LOSS_POINTS (learning rates, vocabulary, batch, size) for the same number of tokens, each with its
+own full schedule, and scores every held-out document as the results page does — bits per byte
+against n-gram floors fit on the same training tokens — into "## The small recipe's loss sweep".
+A point with another vocabulary gets its own tokenizer (trained the same way on the same shards)
+and its own floors: a smaller vocabulary also weakens the trigram floor (three tokens span fewer
+bytes), so the table gives both the model's bits per byte and the floor's, never the gap alone.
+
+    /work/bin/heavy .venv/bin/python bench/small_recipe_sweep.py --recipe-out runs/small --losses
 """
 from __future__ import annotations
 
@@ -133,18 +144,20 @@ def speed_sweep(args) -> None:
 # machine's load, so this part may share the machine (`/work/bin/heavy`).
 LOSS_STEPS = 200
 LOSS_SECTION = "## The small recipe's loss sweep"
-RECIPE_POINT = {"dim": 192, "n_layers": 4, "lr": 2e-3, "muon_lr": 0.02, "warmup_steps": None, "vocab": 8192}
+RECIPE_POINT = {"dim": 192, "n_layers": 4, "lr": 2e-3, "muon_lr": 0.02, "warmup_steps": None, "vocab": 8192,
+                "batch_size": 16}
 LOSS_POINTS = {  # name: what differs from RECIPE_POINT (the published run's settings); run in pairs
     "published": {},
     "lr 6e-3, muon 0.05": {"lr": 6e-3, "muon_lr": 0.05},
     "lr 1.5e-2, muon 0.05": {"lr": 1.5e-2, "muon_lr": 0.05},
-    "lr 6e-3, muon 0.1": {"lr": 6e-3, "muon_lr": 0.1},
+    "vocab 4096, lr 6e-3, muon 0.05": {"vocab": 4096, "lr": 6e-3, "muon_lr": 0.05},
 }
 
 
 def point_config(path: Path, base: dict, point: dict) -> Path:
     model = {**base.get("model", {}), "dim": point["dim"], "n_layers": point["n_layers"]}
-    train = {**base.get("train", {}), "optimizer": "muon", "lr": point["lr"], "muon_lr": point["muon_lr"]}
+    train = {**base.get("train", {}), "optimizer": "muon", "lr": point["lr"], "muon_lr": point["muon_lr"],
+             "batch_size": point["batch_size"]}
     train.pop("warmup_steps", None)
     if point["warmup_steps"] is not None:
         train["warmup_steps"] = point["warmup_steps"]
@@ -169,8 +182,9 @@ def score_point(name: str, point: dict, args, base: dict) -> dict:
     scores = folder / "scores.json"
     if scores.is_file():
         return json.loads(scores.read_text())
-    config = point_config(folder.with_suffix(".toml"), base, point)
-    records = pretrain(folder, args.recipe_out, config, args.loss_steps, tokenizer=tokenizer_for(point["vocab"], args),
+    config = point_config(folder.parent / f"{folder.name}.toml", base, point)
+    steps = args.loss_steps * RECIPE_POINT["batch_size"] // point["batch_size"]  # the same tokens
+    records = pretrain(folder, args.recipe_out, config, steps, tokenizer=tokenizer_for(point["vocab"], args),
                        threads=1 if args.jobs > 1 else None)
     from train.recipes.report_pretraining import held_out_against_floors
     result = held_out_against_floors(folder)
@@ -192,7 +206,9 @@ def loss_sweep(args) -> None:
     for name, r in results.items():
         p, gap = points[name], r["floor_gap"]
         floor = min(r["floors"], key=lambda f: f["bits_per_byte"])
+        steps = args.loss_steps * RECIPE_POINT["batch_size"] // p["batch_size"]
         rows.append(f"| {name} | d{p['dim']} L{p['n_layers']} | {r['parameters'] / 1e6:.2f} M | {p['vocab']:,} | "
+                    f"{steps} × {p['batch_size']} | "
                     f"{p['lr']:g} | {p['muon_lr']:g} | {p['warmup_steps'] if p['warmup_steps'] is not None else 'default'} | "
                     f"{r['loss']:.3f} | **{r['bits_per_byte']:.3f}** | {floor['name']} {floor['bits_per_byte']:.3f} | "
                     f"{gap['mean']:.1%} ({gap['low']:.1%} to {gap['high']:.1%}) |")
@@ -202,17 +218,19 @@ def loss_sweep(args) -> None:
     section = [LOSS_SECTION, "",
                f"`{' '.join(['/work/bin/heavy .venv/bin/python', 'bench/small_recipe_sweep.py', *sys.argv[1:]])}`; "
                f"{machine_line()}.", "",
-               f"Each point pretrains {args.loss_steps} steps ({first['train_tokens']:,} tokens; its own schedule: linear "
+               f"Each point pretrains {first['train_tokens']:,} tokens ({args.loss_steps} steps of 16 sequences of 256 unless "
+               "its row says otherwise; its own schedule: linear "
                "warmup, then cosine to a tenth of the peak at the last step) from the small recipe's cleaned "
                "data, then scores every held-out document the way docs/RESULTS.md does: bits per byte against "
                "unigram, bigram and trigram count models fit on the same training tokens "
                f"(vocabulary 8,192: {floors} bits per byte on {first['documents']} documents), the gap with a "
-               "95% bootstrap interval over documents. Batch and context as `data/recipes/small/pretrain.toml`; "
+               "95% bootstrap interval over documents. Context as `data/recipes/small/pretrain.toml`; "
                "Muon (`muon_lr`) for the hidden matrices, AdamW (`lr`) for the tied embedding and the gains; "
                "warmup `default` is 5% of the steps. Loss at a fixed step count does not depend on the "
                "machine's load, so these runs shared it.", "",
-               "| point | model | parameters | vocabulary | lr | muon_lr | warmup | nats per token | bits per byte | "
-               "best floor | below the best floor (95% interval) |", "|---|---|---|---|---|---|---|---|---|---|---|",
+               "| point | model | parameters | vocabulary | steps × sequences | lr | muon_lr | warmup | nats per token | "
+               "bits per byte | best floor | below the best floor (95% interval) |",
+               "|---|---|---|---|---|---|---|---|---|---|---|---|",
                *rows, ""]
     write_section(LOSS_SECTION, "\n".join(section), ROOT / "docs" / "training.md")
     print("\n".join(section))
