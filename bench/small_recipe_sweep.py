@@ -210,6 +210,20 @@ runs favour small models, so d192 stays. One seed per point: differences of a fe
 a bit per byte between points are indications, not results with intervals."""
 
 
+def vocabulary_lines(points: dict, results: dict) -> list[str]:
+    """What another vocabulary does to the floors: they are refit on its own tokens."""
+    lines = []
+    for name, p in points.items():
+        if p["vocab"] != RECIPE_POINT["vocab"]:
+            r = results[name]
+            floors = ", ".join(f"{f['name']} {f['bits_per_byte']:.3f}" for f in r["floors"])
+            lines += [f"Vocabulary {p['vocab']:,} ({name}) has its own tokenizer, trained the same way on the same "
+                      f"shards, and its own floors fit on its own training tokens: {floors} bits per byte on the "
+                      f"same documents ({r['tokens']:,} target tokens). Bits per byte compare across the two; "
+                      "nats per token do not.", ""]
+    return lines
+
+
 def chosen_line(points: dict, base: dict) -> str:
     """Which point data/recipes/small/pretrain.toml now is (read from it, not typed)."""
     model, train = base.get("model", {}), base.get("train", {})
@@ -257,7 +271,7 @@ def loss_sweep(args) -> None:
                "| point | model | parameters | vocabulary | steps × sequences | lr | muon_lr | warmup | nats per token | "
                "bits per byte | best floor | below the best floor (95% interval) |",
                "|---|---|---|---|---|---|---|---|---|---|---|---|",
-               *rows, "", chosen_line(points, base), "", RULE, ""]
+               *rows, "", *vocabulary_lines(points, results), chosen_line(points, base), "", RULE, ""]
     write_section(LOSS_SECTION, "\n".join(section), ROOT / "docs" / "training.md")
     print("\n".join(section))
 
