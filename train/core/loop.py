@@ -174,8 +174,9 @@ class Trainer:
                     self.save()
                 bar.close()
                 stop.restore()
-                print(f"{self.run_dir}: stopped by SIGTERM at step {self.step}, saved; the same command resumes",
-                      flush=True)
+                if self.dist.is_main:
+                    print(f"{self.run_dir}: stopped by SIGTERM at step {self.step}, saved; the same command resumes",
+                          flush=True)
                 raise SystemExit(143)
         stop.restore()
         bar.close()
