@@ -195,19 +195,19 @@ def score_point(name: str, point: dict, args, base: dict) -> dict:
     return result
 
 
-RULE = """**Tokens per parameter.** The budget is the wall clock of a shared machine: about 45 minutes
-of pretraining at 2,000–3,000 tokens/s, some 6 M tokens, two epochs of the 2.9 M unique tokens
-(within the ~4 epochs that Muennighoff et al. 2023 find nearly as good as new data). Chinchilla's
-rule, about 20 training tokens per parameter at the compute-optimal size, would ask for ~0.3 M
-non-embedding parameters. The recipe follows it as a bound, not a target: no model with fewer than
-~3 tokens per non-embedding parameter in the budget (d256 L4, 1.9 at 5.7 M tokens, is out), and
-the loss sweep chooses among the sizes left at equal tokens, because at this width the
+RULE = """**Tokens per parameter.** The budget is the wall clock of a shared machine: 45 to 60 minutes
+of pretraining at 2,000–3,000 tokens/s, 6 to 7 M tokens, two to 2.5 epochs of the 2.9 M unique
+tokens (within the ~4 epochs that Muennighoff et al. 2023 find nearly as good as new data).
+Chinchilla's rule, about 20 training tokens per parameter at the compute-optimal size, would ask
+for ~0.3 M non-embedding parameters. The recipe follows it as a bound, not a target: no model with
+fewer than ~3 tokens per non-embedding parameter in the budget (d256 L4 has 2 to 2.5, so it is
+out), and the loss sweep chooses among the sizes left at equal tokens, because at this width the
 8,192-token embedding and output layer (half of d192's parameters, most of its arithmetic per
 token) are costs that the 20:1 constant, fit on models a thousand times larger, does not count.
-d192 (3.5 tokens per non-embedding parameter) beat d128 (7.2) at equal tokens; d128 reads about
-27% more tokens per second (the speed sweep above), which a 200-step run cannot weigh, and short
-runs favour small models, so d192 stays. One seed per point: differences of a few hundredths of
-a bit per byte between points are indications, not results with intervals."""
+d192 (3.5 to 4.5 tokens per non-embedding parameter) beat d128 (7 to 9) at equal tokens; d128
+reads about 27% more tokens per second (the speed sweep above), which a 200-step run cannot
+weigh, and short runs favour small models, so d192 stays. One seed per point: differences of a
+few hundredths of a bit per byte between points are indications, not results with intervals."""
 
 
 def vocabulary_lines(points: dict, results: dict) -> list[str]:
@@ -226,10 +226,11 @@ def vocabulary_lines(points: dict, results: dict) -> list[str]:
 
 def chosen_line(points: dict, base: dict) -> str:
     """Which point data/recipes/small/pretrain.toml now is (read from it, not typed)."""
-    model, train = base.get("model", {}), base.get("train", {})
+    from train.core.config import TrainConfig
+    model, train = base.get("model", {}), TrainConfig.from_dict(base.get("train", {}))
     for name, p in points.items():
         if (p["dim"], p["n_layers"], p["lr"], p["muon_lr"], p["batch_size"]) == (
-                model.get("dim"), model.get("n_layers"), train.get("lr"), train.get("muon_lr"), train.get("batch_size")):
+                model.get("dim"), model.get("n_layers"), train.lr, train.muon_lr, train.batch_size):
             return f"`data/recipes/small/pretrain.toml` is the point **{name}**."
     return "`data/recipes/small/pretrain.toml` is none of these points."
 
