@@ -163,7 +163,11 @@ def _run_index(args) -> int:
     steps = settings_for(args.output, load_config(args.config) if args.config else None)
     if not args.quiet:
         print(f"index: hashing the shards of {args.output} ...", file=sys.stderr)
-    meta = build_from_shards(args.output, steps, make_executor("local", args.workers, None))
+    runner = make_executor("local", args.workers, None)
+    try:
+        meta = build_from_shards(args.output, steps, runner)
+    finally:
+        runner.close()
     if not args.quiet:
         print(f"index: {meta['documents']:,} documents, parts {', '.join(meta['parts'])}")
     return 0

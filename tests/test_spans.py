@@ -20,6 +20,7 @@ from tests.conftest import manifest, rows
 def small_pieces(monkeypatch):
     """Pieces of a few KiB, so small real files split into many spans."""
     monkeypatch.setattr(spans, "MIN_PIECE", 2048)
+    monkeypatch.setattr(spans, "MIN_MEMBER_PIECE", 2048)
     monkeypatch.setattr(spans, "MAX_STREAM_PIECE", 2048)
 
 
@@ -80,7 +81,7 @@ def test_warc_members_are_spans_and_a_single_stream_is_one(shared_data, tmp_path
 def test_a_warc_gz_stored_inside_a_record_is_not_cut(shared_data, tmp_path, monkeypatch):
     """Deflate stores incompressible bytes as they are, so a .warc.gz inside a record's body
     shows whole gzip members holding WARC records: the scan must not cut there."""
-    monkeypatch.setattr(spans, "MIN_PIECE", 64 << 10)
+    monkeypatch.setattr(spans, "MIN_MEMBER_PIECE", 64 << 10)
     inner = (shared_data / "web/warc/whirlwind.warc.gz").read_bytes()
     outer = gzip.decompress((shared_data / "web/warc/CC-MAIN-2020-34_sample.warc.gz").read_bytes())
     body = (inner + b"padding " * 1000) * 40
@@ -120,6 +121,8 @@ def test_one_split_file_gives_the_same_bytes_and_ids_for_any_worker_count(
     monkeypatch.setattr(spans, "MIN_PIECE", 1 << 30)   # the whole file as one task
     clean([str(path)], str(tmp_path / "whole"), config=config, progress=False)
     assert manifest(tmp_path / "whole")["map_tasks"] == 1
-    for sub in ("shards", "removed"):
+    for sub in ("shards", "removed"):  # the same bytes however the file was split, too
         assert [r["id"] for r in rows(tmp_path / "whole", sub)] == \
                [r["id"] for r in rows(tmp_path / "w1", sub)]
+        assert [p.read_bytes() for p in sorted((tmp_path / "whole" / sub).glob("*.parquet"))] == \
+               [p.read_bytes() for p in sorted((tmp_path / "w1" / sub).glob("*.parquet"))]
