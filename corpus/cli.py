@@ -36,7 +36,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def _command(sub, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help_text, description=help_text,
+    # argparse %-formats a command's help in the list of commands ("95% intervals" broke it)
+    return sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text,
                           epilog="example:\n  " + example, formatter_class=_Formatter)
 
 
