@@ -20,7 +20,6 @@ from tests.conftest import manifest, rows
 def small_pieces(monkeypatch):
     """Pieces of a few KiB, so small real files split into many spans."""
     monkeypatch.setattr(spans, "MIN_PIECE", 2048)
-    monkeypatch.setattr(spans, "MIN_MEMBER_PIECE", 2048)
     monkeypatch.setattr(spans, "MAX_STREAM_PIECE", 2048)
 
 
@@ -81,7 +80,7 @@ def test_warc_members_are_spans_and_a_single_stream_is_one(shared_data, tmp_path
 def test_a_warc_gz_stored_inside_a_record_is_not_cut(shared_data, tmp_path, monkeypatch):
     """Deflate stores incompressible bytes as they are, so a .warc.gz inside a record's body
     shows whole gzip members holding WARC records: the scan must not cut there."""
-    monkeypatch.setattr(spans, "MIN_MEMBER_PIECE", 64 << 10)
+    monkeypatch.setattr(spans, "MIN_PIECE", 64 << 10)
     inner = (shared_data / "web/warc/whirlwind.warc.gz").read_bytes()
     outer = gzip.decompress((shared_data / "web/warc/CC-MAIN-2020-34_sample.warc.gz").read_bytes())
     body = (inner + b"padding " * 1000) * 40

@@ -29,8 +29,6 @@ from ..inputs import InputFile, split_name
 from .common import READ_ERRORS, open_binary, read_error_reason
 
 MIN_PIECE = 1 << 20          # below this a task's fixed cost (writers, counts) starts to show
-MIN_MEMBER_PIECE = 256 << 10  # a WARC record costs ~1,000x a JSONL line (extraction): pieces of
-                              # ~8 pages, so one costly stretch of pages does not hold a worker
 MAX_PIECE = 64 << 20
 MAX_STREAM_PIECE = 8 << 20   # held in memory while a worker takes it
 PIECES_PER_FILE = 64
@@ -50,9 +48,9 @@ class Span:
     error: tuple[str, str] | None = None   # (reason, detail): the stream broke after this piece
 
 
-def piece_bytes(size: int, cap: int = MAX_PIECE, floor: int | None = None) -> int:
-    """Target bytes per piece: ~64 pieces per file, within [floor (1 MiB), cap]."""
-    return min(cap, max(MIN_PIECE if floor is None else floor, size // PIECES_PER_FILE))
+def piece_bytes(size: int, cap: int = MAX_PIECE) -> int:
+    """Target bytes per piece: ~64 pieces per file, within [1 MiB, cap]."""
+    return min(cap, max(MIN_PIECE, size // PIECES_PER_FILE))
 
 
 def split_kind(f: InputFile) -> str | None:
@@ -62,7 +60,7 @@ def split_kind(f: InputFile) -> str | None:
         if f.size <= MIN_PIECE:
             return None
         return "stream" if compression else "lines"
-    if f.format == "warc" and compression == ".gz" and f.size > MIN_MEMBER_PIECE:
+    if f.format == "warc" and compression == ".gz" and f.size > MIN_PIECE:
         return "members"
     if f.format == "parquet" and f.size > MIN_PIECE:
         return "row_groups"
@@ -73,7 +71,7 @@ def scan_items(f: InputFile, kind: str) -> list[tuple[InputFile, str, int, int]]
     """The blocks of `f` to scan: (file, kind, block number, block bytes)."""
     if kind == "row_groups":
         return [(f, kind, 0, 0)]
-    block = piece_bytes(f.size, floor=MIN_MEMBER_PIECE if kind == "members" else None)
+    block = piece_bytes(f.size)
     first = 1 if kind == "members" else 0  # a member scan looks for a cut inside each block
     return [(f, kind, k, block) for k in range(first, -(-f.size // block))]
 
