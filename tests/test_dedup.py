@@ -155,6 +155,19 @@ def test_a_chain_of_similar_documents_is_not_one_cluster():
     assert dict(zip(duplicates.tolist(), survivors.tolist())) == {0: 1, 2: 1}
 
 
+def test_tokens_are_the_token_pattern_on_every_code_point(shared_data):
+    """tokens() cuts runs first for speed; it must give what TOKEN gives, whatever the script."""
+    from corpus.dedup.text import TOKEN, fold, tokens
+    import unicodedata
+    every = [chr(c) for c in range(0x40000)  # every assigned code point of the planes in use
+             if unicodedata.category(chr(c)) not in ("Cn", "Cs", "Co")]
+    texts = ["".join(every), "a".join(every), "中".join(every[::3]), "ก".join(every[::5]),
+             *c4_pages(shared_data, 20),
+             (shared_data / "text/zh_wikipedia_cmrc2018_contexts.jsonl").read_text("utf-8")[:50_000]]
+    for text in texts:
+        assert tokens(text) == TOKEN.findall(fold(text))
+
+
 def test_signature_agreement_estimates_jaccard(shared_data):
     from corpus.dedup.minhash import document_signatures
     from corpus.dedup.signatures import similarity

@@ -17,6 +17,11 @@ UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u
 # split Hindi or Vietnamese words at every vowel sign).
 MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff"
 TOKEN = re.compile(f"[{UNSPACED}]|(?:[^\\W{UNSPACED}]|[{MARKS}])+")
+# The same tokens, faster: a token never spans a character outside [\w MARKS UNSPACED], so
+# the text is first cut into runs of those with one character class (the repeated alternation
+# of TOKEN is most of its time), and only runs holding an unspaced character are cut further.
+_RUN = re.compile(f"[\\w{MARKS}{UNSPACED}]+")
+_HAS_UNSPACED = re.compile(f"[{UNSPACED}]").search
 WHITESPACE = re.compile(r"\s+")
 
 
@@ -31,8 +36,19 @@ def normalize(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Words and unspaced-script characters of fold(text); punctuation and spacing dropped."""
-    return TOKEN.findall(fold(text))
+    """Words and unspaced-script characters of fold(text); punctuation and spacing dropped.
+    (TOKEN.findall(fold(text)), computed faster; tests/test_dedup.py checks they agree.)"""
+    folded = fold(text)
+    runs = _RUN.findall(folded)
+    if _HAS_UNSPACED(folded) is None:
+        return runs
+    out: list[str] = []
+    for run in runs:
+        if _HAS_UNSPACED(run) is None:
+            out.append(run)
+        else:
+            out += TOKEN.findall(run)
+    return out
 
 
 def lines(text: str) -> list[str]:
