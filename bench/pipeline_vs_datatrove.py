@@ -31,7 +31,10 @@ xiulian's default pipeline (``xiulian clean WARC -o OUT``: extraction, language,
 dedup) vs datatrove's FineWeb-style chain (``datatrove_html.py --fineweb``), one core each,
 kept counts beside the times; then one file at ``--workers 1`` and ``2``: that WARC and a
 large JSONL (c4_demo 40 times over, as throughput.sh builds it), with a byte check of the
-outputs.
+outputs; then extract-only, one core each (datatrove's ``Trafilatura()`` defaults against
+xiulian's resiliparse backend, the ``.html.gz`` pages), and MinHash signatures from raw text
+against rensa fed README-style shingles (``minhash_vs_peers.readme_harness``): issue 21's
+four targets from one run, each run's share of other processes' CPU time reported beside it.
 ``--quick`` (1 repeat, no warm-up, only the first input folder) prints the
 table without touching docs/BENCHMARKS.md unless ``--write-docs`` is given.
 """
