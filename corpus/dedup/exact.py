@@ -5,8 +5,9 @@ Phases in the step's scratch folder, each resumable:
   keys/TTTTT.npy   per task (parallel): xxh3_128 of each kept document's normalised text
   dups/PPPP.npy    per hash partition (parallel): (duplicate, first copy) global numbers
 then the drops (`duplicate_of:<id of the first copy>`) and OUT/dedup/clusters.parquet
-(clusters.py). Memory: a partition sort holds ~70 bytes per key of its partition (at most
-KEYS_PER_PARTITION); the clusters step holds the duplicate pairs in the parent, 16 bytes each
+(clusters.py). Memory: a partition sort holds ~55 bytes per key of its partition (at most
+KEYS_PER_PARTITION; the parent runs it when there is one partition, so this also bounds the
+parent); the clusters step holds the duplicate pairs in the parent, 16 bytes each
 (docs/dedup.md).
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .hashing import text_key
 from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, task_offsets)
 
-KEYS_PER_PARTITION = 4_000_000  # 16-byte keys, ~60 bytes each while sorted: ~230 MiB a partition
+KEYS_PER_PARTITION = 4_000_000  # 16-byte keys, ~55 bytes each while sorted: ~210 MiB a partition
 
 
 class ExactDedup(CorpusStep):
