@@ -123,6 +123,8 @@ def test_one_split_file_gives_the_same_bytes_and_ids_for_any_worker_count(
     monkeypatch.setattr(spans, "MIN_PIECE", 1 << 30)   # the whole file as one task
     clean([str(path)], str(tmp_path / "whole"), config=config, progress=False)
     assert manifest(tmp_path / "whole")["map_tasks"] == 1
-    for sub in ("shards", "removed"):
+    for sub in ("shards", "removed"):  # the same bytes however the file was split, too
         assert [r["id"] for r in rows(tmp_path / "whole", sub)] == \
                [r["id"] for r in rows(tmp_path / "w1", sub)]
+        assert [p.read_bytes() for p in sorted((tmp_path / "whole" / sub).glob("*.parquet"))] == \
+               [p.read_bytes() for p in sorted((tmp_path / "w1" / sub).glob("*.parquet"))]

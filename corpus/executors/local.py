@@ -1,15 +1,17 @@
 """The local executor: the pipeline's pure tasks on worker processes of this machine.
 
 Workers are forked, so they share the models and indexes the parent loaded before the fork.
+One pool serves the whole run (the plan's scans, the map phase, every corpus step): a pool
+per call cost a fork of the whole parent each time, a second of a short run's serial time.
 
 A worker process that dies (a segfault in an extension, the kernel's OOM killer, a SIGKILL)
-breaks its pool, and every task then unfinished fails with BrokenProcessPool; nobody can tell
+breaks the pool, and every task then unfinished fails with BrokenProcessPool; nobody can tell
 which one killed it. So, as the Ray executor does with its retries: the map tasks that were
 unfinished run again one at a time, each alone in a fresh worker, up to MAX_ATTEMPTS times;
 one that kills its worker every time is quarantined into the ledger (quarantine.py), the others
-finish, and the run goes on. A corpus step's call (`map`) is run again as a whole -- its
-functions skip the files already written -- and after MAX_ATTEMPTS deaths the run ends with one
-line saying so, the finished work kept for a resume.
+finish, and the run goes on in a fresh pool. A corpus step's call (`map`) is run again as a
+whole -- its functions skip the files already written -- and after MAX_ATTEMPTS deaths the run
+ends with one line saying so, the finished work kept for a resume.
 """
 from __future__ import annotations
 
@@ -48,6 +50,23 @@ def _run_in_worker(task: MapTask) -> dict:
         raise RuntimeError(f"task {task.index} died: {exc!r}") from None
 
 
+def task_weight(task: MapTask) -> int:
+    """Bytes a task reads, as an estimate of its cost: a span's bytes (a piece of a stream, a
+    range of lines or gzip members), else its files' sizes (a parquet span: its file's)."""
+    span = task.span
+    if span is not None and span.data is not None:
+        return len(span.data)
+    if span is not None and task.files[0].format != "parquet":
+        return span.end - span.start
+    return sum(f.size for f in task.files)
+
+
+def longest_first(tasks: Sequence[MapTask]) -> list[int]:
+    """Task positions, biggest first (ties in task order): the last tasks to start are the
+    small ones, so no worker is left alone with a big one at the end."""
+    return sorted(range(len(tasks)), key=lambda i: -task_weight(tasks[i]))
+
+
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Shut a pool down without waiting for the tasks it may still run (an error ends the run,
     or a worker died): ProcessPoolExecutor has no public way to terminate them before 3.14."""
@@ -58,17 +77,32 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 class LocalExecutor:
-    """Worker processes on this machine (forked, so they share the parent's loaded models)."""
+    """Worker processes on this machine (forked, so they share the parent's loaded models).
+
+    The pool is forked on the first call that needs it and kept until `close()` (or exit), or
+    until a worker dies."""
 
     def __init__(self, workers: int):
         self.workers = max(1, workers)
         self._context = mp.get_context("fork")
+        self._counter = self._context.Value("q", 0)
+        self._pool: ProcessPoolExecutor | None = None
 
-    def _pool(self, workers: int, counter=None) -> ProcessPoolExecutor:
-        if counter is None:
-            return ProcessPoolExecutor(workers, mp_context=self._context)
-        return ProcessPoolExecutor(workers, mp_context=self._context, initializer=_init_worker,
-                                   initargs=(counter,))
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
+                                             initializer=_init_worker, initargs=(self._counter,))
+        return self._pool
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            _stop(self._pool)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def run_map(self, tasks: Iterable[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
@@ -78,7 +112,13 @@ class LocalExecutor:
                 results.append(run_map_task(task, progress=advance))
                 task_done()
             return results
-        counter = self._context.Value("q", 0)
+        if isinstance(tasks, Sequence):  # all known: start the costly ones first
+            source = iter([(i, tasks[i]) for i in longest_first(tasks)])
+        else:  # a stream read as it goes: in order
+            source = enumerate(tasks)
+        counter = self._counter
+        with counter.get_lock():
+            counter.value = 0
         seen = 0
 
         def progress() -> None:
@@ -87,22 +127,19 @@ class LocalExecutor:
             advance(value - seen)
             seen = value
 
-        source = iter(tasks)
-        results: list[dict | None] = []
-        pending: dict = {}  # future -> (position in results, task)
+        results: dict[int, dict] = {}
+        pending: dict = {}  # future -> (position, task)
         more = True
-        pool = self._pool(self.workers, counter)
         try:
             while more or pending:
                 # Take tasks as they come (a stream's pieces are read meanwhile), keeping a
                 # few per worker queued: workers never wait, memory stays bounded.
                 while more and len(pending) < QUEUED_PER_WORKER * self.workers:
-                    task = next(source, None)
-                    if task is None:
+                    item = next(source, None)
+                    if item is None:
                         more = False
                     else:
-                        results.append(None)
-                        pending[pool.submit(_run_in_worker, task)] = (len(results) - 1, task)
+                        pending[self._get_pool().submit(_run_in_worker, item[1])] = item
                 done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
                 progress()
                 broken = []
@@ -115,28 +152,30 @@ class LocalExecutor:
                     task_done()
                 if broken:  # the pool is gone: every task still unfinished is a suspect
                     wait(pending)
-                    broken += [pending[f] for f in pending if isinstance(f.exception(), BrokenProcessPool)]
-                    for future in [f for f in pending if not isinstance(f.exception(), BrokenProcessPool)]:
-                        results[pending[future][0]] = future.result()
-                        task_done()
+                    for future, (position, task) in pending.items():
+                        if isinstance(future.exception(), BrokenProcessPool):
+                            broken.append((position, task))
+                        else:
+                            results[position] = future.result()
+                            task_done()
                     pending = {}
-                    _stop(pool)
+                    self._drop_pool()
                     for position, task in sorted(broken, key=lambda b: b[0]):
-                        results[position] = self._alone(task, counter)
+                        results[position] = self._alone(task)
                         progress()
                         task_done()
-                    pool = self._pool(self.workers, counter)
-            progress()
-            pool.shutdown()
-            return results
-        finally:
-            _stop(pool)
+        except BaseException:
+            self._drop_pool()
+            raise
+        progress()
+        return [results[i] for i in range(len(results))]
 
-    def _alone(self, task: MapTask, counter) -> dict:
+    def _alone(self, task: MapTask) -> dict:
         """Run a task that was unfinished when a worker died, alone in a fresh worker, so a
         death is its own: quarantined after MAX_ATTEMPTS of them."""
         for _ in range(MAX_ATTEMPTS):
-            pool = self._pool(1, counter)
+            pool = ProcessPoolExecutor(1, mp_context=self._context, initializer=_init_worker,
+                                       initargs=(self._counter,))
             try:
                 result = pool.submit(_run_in_worker, task).result()
                 pool.shutdown()
@@ -152,15 +191,13 @@ class LocalExecutor:
         if self.workers <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
         for _ in range(MAX_ATTEMPTS):
-            pool = self._pool(min(self.workers, len(items)))
             try:
-                results = list(pool.map(fn, items))
-                pool.shutdown()
-                return results
+                return list(self._get_pool().map(fn, items))
             except BrokenProcessPool:
-                pass
-            finally:
-                _stop(pool)
+                self._drop_pool()
+            except BaseException:
+                self._drop_pool()
+                raise
         raise UserError(f"a worker process died {MAX_ATTEMPTS} times running {fn.__name__} "
                         "(killed by the kernel for memory? try fewer --workers); the finished "
                         "work is kept: run the same command again to resume")
