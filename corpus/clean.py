@@ -131,6 +131,43 @@ def _store_errors_in_one_line(run):
     return wrapper
 
 
+def _map_and_corpus_steps(out: str, files, config: dict, read_options: ReadOptions, runner,
+                          pipeline, labels: list[str], shared_index: str | None, command: str,
+                          progress: bool) -> list[dict]:
+    """The phases that run on the executor's workers -> the map tasks' counts."""
+    tasks = plan_map(files, out, config, read_options, runner)
+    total = f"/{len(tasks)}" if isinstance(tasks, list) else ""  # a stream's pieces: unknown
+    finished = sum(fs.exists(fs.join(out, TASKS_DIR, name, "counts.json"))
+                   for name in fs.list_names(fs.join(out, TASKS_DIR)))
+    if finished and progress:
+        print(f"{command}: resuming: {finished}{' of ' + total[1:] if total else ''} tasks done",
+              file=sys.stderr)
+    bar = tqdm(desc=command, unit=" rec", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, smoothing=0.1)
+    tasks_done = [0]
+
+    def task_done() -> None:
+        tasks_done[0] += 1
+        bar.set_postfix_str(f"tasks {tasks_done[0]}{total}")
+
+    try:
+        counts = runner.run_map(tasks, bar.update, task_done)
+    finally:
+        bar.close()
+
+    def step_started(name: str) -> None:
+        if progress:
+            print(f"{command}: corpus step {name} ...", file=sys.stderr)
+
+    run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, step_started, earlier=labels)
+    if progress and part_settings(pipeline.corpus_steps):
+        print(f"{command}: dedup index ...", file=sys.stderr)
+    build_for_run(out, len(counts), pipeline.corpus_steps, runner)
+    if shared_index:
+        publish(out, _open_shared(shared_index, pipeline.corpus_steps))
+    return counts
+
+
 @_store_errors_in_one_line
 def clean(inputs: list[str], out: str, config_path: str | None = None, workers: int = 1,
           source: str | None = None, text_field: str = "text",
@@ -201,36 +238,11 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
             fs.delete_dir(fs.join(out, TASKS_DIR, stale))
 
     runner = make_executor(executor, workers, ray_address)
-    tasks = plan_map(files, out, config, read_options, runner)
-    total = f"/{len(tasks)}" if isinstance(tasks, list) else ""  # a stream's pieces: unknown
-    finished = sum(fs.exists(fs.join(out, TASKS_DIR, name, "counts.json"))
-                   for name in fs.list_names(fs.join(out, TASKS_DIR)))
-    if finished and progress:
-        print(f"{command}: resuming: {finished}{' of ' + total[1:] if total else ''} tasks done",
-              file=sys.stderr)
-    bar = tqdm(desc=command, unit=" rec", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True, smoothing=0.1)
-    tasks_done = [0]
-
-    def task_done() -> None:
-        tasks_done[0] += 1
-        bar.set_postfix_str(f"tasks {tasks_done[0]}{total}")
-
     try:
-        counts = runner.run_map(tasks, bar.update, task_done)
+        counts = _map_and_corpus_steps(out, files, config, read_options, runner, pipeline,
+                                       labels, shared_index, command, progress)
     finally:
-        bar.close()
-
-    def step_started(name: str) -> None:
-        if progress:
-            print(f"{command}: corpus step {name} ...", file=sys.stderr)
-
-    run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, step_started, earlier=labels)
-    if progress and part_settings(pipeline.corpus_steps):
-        print(f"{command}: dedup index ...", file=sys.stderr)
-    build_for_run(out, len(counts), pipeline.corpus_steps, runner)
-    if shared_index:
-        publish(out, _open_shared(shared_index, pipeline.corpus_steps))
+        runner.close()
     run_info["versions"] = package_versions()
     if progress:
         print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)

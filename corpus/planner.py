@@ -21,12 +21,12 @@ from .readers.spans import (MAX_STREAM_PIECE, Span, piece_bytes, scan_block, sca
 STREAM_RATIO = 4  # compressed JSONL: about 4 bytes of text per byte stored, to size its pieces
 
 
-def plan_spans(groups: list[list[InputFile]], executor: Executor
+def plan_spans(groups: list[list[InputFile]], executor: Executor, run_bytes: int
                ) -> list[list[Span | None] | None]:
     """Per group: its spans ([None]: read whole; None: a stream, cut during the run)."""
     kinds = [split_kind(g[0]) if len(g) == 1 else None for g in groups]
     items = [(i, item) for i, (g, kind) in enumerate(zip(groups, kinds))
-             if kind not in (None, "stream") for item in scan_items(g[0], kind)]
+             if kind not in (None, "stream") for item in scan_items(g[0], kind, run_bytes)]
     results = executor.map(scan_block, [item for _, item in items])
     scans: dict[int, list] = {}
     for (i, _), result in zip(items, results):
@@ -36,7 +36,7 @@ def plan_spans(groups: list[list[InputFile]], executor: Executor
         if kind == "stream":
             planned.append(None)
         elif i in scans:
-            spans = spans_from_scans(g[0], kind, scans[i])
+            spans = spans_from_scans(g[0], kind, scans[i], run_bytes)
             planned.append(spans if len(spans) > 1 else [None])
         else:
             planned.append([None])
@@ -48,13 +48,15 @@ def plan_map(files: list[InputFile], out: str, config: dict, read_options: ReadO
     """The map tasks, in order: a list, or -- when a stream is cut during the run -- an
     iterator that reads the stream as the executor takes tasks."""
     groups = plan_tasks(files)
-    planned = plan_spans(groups, executor)
+    run_bytes = sum(f.size for f in files)
+    planned = plan_spans(groups, executor, run_bytes)
 
     def tasks() -> Iterator[MapTask]:
         index = 0
         for group, spans in zip(groups, planned):
             if spans is None:
-                block = piece_bytes(group[0].size * STREAM_RATIO, MAX_STREAM_PIECE)
+                block = piece_bytes(group[0].size * STREAM_RATIO, run_bytes * STREAM_RATIO,
+                                    MAX_STREAM_PIECE)
                 spans = stream_spans(group[0], block)
             for span in spans:
                 yield MapTask(index, tuple(group), out, config, read_options, span)

@@ -68,7 +68,8 @@ class ShardWriter:
     """Write tables, in order, into `DIR/part-NNNNN.parquet` files of at most ~`shard_bytes`.
 
     Sizes count uncompressed Arrow bytes, so shards on disk come out smaller (zstd). Shard
-    boundaries depend only on the rows, never on how the work was split among workers.
+    boundaries, and the bytes, depend only on the rows, never on how the input was split into
+    tasks or the work among workers.
     """
 
     def __init__(self, directory: str, schema: pa.Schema, shard_bytes: int):
@@ -90,7 +91,9 @@ class ShardWriter:
 
     def _write_pending(self) -> None:
         if self._pending:
-            self._writer.write_table(pa.concat_tables(self._pending))
+            # one chunk per column: Parquet pages are cut at chunk boundaries, and the chunks
+            # are the tasks' batches, so the bytes would depend on how the input was split
+            self._writer.write_table(pa.concat_tables(self._pending).combine_chunks())
             self._pending, self._pending_bytes = [], 0
 
     def _close_shard(self) -> None:

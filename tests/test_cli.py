@@ -50,7 +50,9 @@ def test_every_command_has_help_with_an_example():
                     yield (*path, name), sub
                     yield from commands(sub, (*path, name))
 
-    found = dict(commands(build_parser()))
+    top = build_parser()
+    assert "ablate" in top.format_help()  # the list of commands, each with its help line
+    found = dict(commands(top))
     assert {("clean",), ("pretrain",), ("sft",), ("dpo",), ("bon",), ("ppo",), ("judge",),
             ("recipe", "run"), ("reward", "score")} <= set(found)
     for path, parser in found.items():

@@ -155,6 +155,24 @@ def test_a_chain_of_similar_documents_is_not_one_cluster():
     assert dict(zip(duplicates.tolist(), survivors.tolist())) == {0: 1, 2: 1}
 
 
+def test_tokens_are_the_token_pattern_on_every_code_point(shared_data):
+    """tokens() and token_bytes() take shortcuts for speed; they must give what TOKEN gives,
+    whatever the script."""
+    import re
+
+    from corpus.dedup.text import TOKEN, UNSPACED, fold, token_bytes, tokens
+    every = [chr(c) for c in range(0x40000) if chr(c).isprintable()] + list("\t\n\xa0\u200b\u2028\u3000")
+    assert tokens("".join(every)) == TOKEN.findall(fold("".join(every)))
+    unspaced = re.compile(f"[{UNSPACED}]").search
+    spaced = [c for c in every if not unspaced(c)]  # token_bytes' own path, 16 characters a text
+    texts = ["a".join(spaced[i:i + 16]) for i in range(0, len(spaced), 16)]
+    texts += [*c4_pages(shared_data, 5), *zh_paragraphs(shared_data, 5)]
+    for text in texts:
+        expected = TOKEN.findall(fold(text))
+        assert tokens(text) == expected
+        assert token_bytes(text) == [t.encode("utf-8") for t in expected]
+
+
 def test_signature_agreement_estimates_jaccard(shared_data):
     from corpus.dedup.minhash import document_signatures
     from corpus.dedup.signatures import similarity

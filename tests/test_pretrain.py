@@ -65,20 +65,29 @@ def test_a_finished_run_is_not_trained_again(trained, prose_files, tokenizer_dir
     assert (trained / "metrics.jsonl").read_text() == before
 
 
-def test_a_killed_run_resumes_to_the_same_losses(prose_files, tokenizer_dir, config, tmp_path):
+def test_a_stopped_or_killed_run_resumes_to_the_same_losses(prose_files, tokenizer_dir, config, tmp_path):
     args = ["--max-steps", "24", "--save-every", "4"]
     run_cli(*pretrain_args(prose_files, tokenizer_dir, config, tmp_path / "a", *args))
     command = [sys.executable, "-m", "corpus.cli",
                *map(str, pretrain_args(prose_files, tokenizer_dir, config, tmp_path / "b", *args))]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    metrics = tmp_path / "b" / "metrics.jsonl"
-    while proc.poll() is None:
-        if metrics.is_file() and max(losses(metrics.parent) or [0]) >= 10:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+
+    def interrupt(at_step: int, how: signal.Signals) -> int:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        metrics = tmp_path / "b" / "metrics.jsonl"
+        while proc.poll() is None:
+            if metrics.is_file() and max(losses(metrics.parent) or [0]) >= at_step:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, how)
+        return proc.wait()
+
+    # SIGTERM (a time-limited segment ending): the step under way ends, is saved, nothing is lost.
+    assert interrupt(6, signal.SIGTERM) == 143
+    saved = json.loads((tmp_path / "b" / "checkpoint" / "config.json").read_text())["step"]
+    assert saved == max(losses(tmp_path / "b")) < 24
+    # SIGKILL: the run goes back to its last checkpoint and logs no step twice.
+    interrupt(saved + 6, signal.SIGKILL)
     assert max(losses(tmp_path / "b")) < 24, "the run finished before it could be killed"
     run_cli(*pretrain_args(prose_files, tokenizer_dir, config, tmp_path / "b", *args))
     a, b = losses(tmp_path / "a"), losses(tmp_path / "b")

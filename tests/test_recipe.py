@@ -25,6 +25,25 @@ def test_stages_are_wired_to_the_outputs_before_them(tmp_path):
     assert commands["dpo"][1:3] == ["--init", str(tmp_path / "sft")]
 
 
+def test_a_stage_runs_again_when_its_config_file_or_an_input_stage_changed(tmp_path):
+    from train.recipes.recipe import stage_record, why_run_again
+    config = tmp_path / "pretrain.toml"
+    config.write_text("[train]\nlr = 2e-3\n")
+    out = tmp_path / "run"
+    pretrain = ["pretrain", "--data", str(out / "clean" / "shards"), "-o", str(out / "pretrain"), "--config", str(config)]
+    sft = ["sft", "--init", str(out / "pretrain"), "-o", str(out / "sft")]
+    done = {"clean": {**stage_record(["clean", "x.jsonl"]), "finished": 1.0},
+            "pretrain": {**stage_record(pretrain), "finished": 2.0}, "sft": {**stage_record(sft), "finished": 3.0}}
+    assert why_run_again("pretrain", pretrain, done, out) is None and why_run_again("sft", sft, done, out) is None
+    assert why_run_again("dpo", ["dpo"], done, out) == "it has not finished"
+    assert why_run_again("sft", [*sft, "--max-steps", "9"], done, out) == "its command changed"
+    config.write_text("[train]\nlr = 6e-3\n")  # same command line, another config: not done
+    assert why_run_again("pretrain", pretrain, done, out) == f"{config} changed"
+    done["pretrain"] = {**stage_record(pretrain), "finished": 4.0}  # ran again: what reads it is stale
+    assert why_run_again("sft", sft, done, out) == "pretrain, whose output it reads, ran again since"
+    assert why_run_again("pretrain", pretrain, done, out) is None  # the stage before it did not run again
+
+
 def test_unknown_tables_are_a_clear_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[pretrian]\nmax_steps = 3\n")

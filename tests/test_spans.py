@@ -43,7 +43,7 @@ def c4_lines(shared_data, n=120):
     return "\n".join(lines)          # no newline after the last line
 
 
-def test_jsonl_spans_read_what_the_whole_file_reads(shared_data, tmp_path, small_pieces):
+def test_jsonl_spans_read_what_the_whole_file_reads(shared_data, tmp_path, small_pieces, monkeypatch):
     path = tmp_path / "c4.jsonl"
     path.write_text(c4_lines(shared_data), encoding="utf-8")
     tasks, pieces = planned_items(path, workers=2)  # the scan runs on two workers
@@ -51,6 +51,9 @@ def test_jsonl_spans_read_what_the_whole_file_reads(shared_data, tmp_path, small
     assert pieces == items(path)
     assert tasks == list(plan_map(*discover([str(path)])[:1], "unused", {}, ReadOptions(),
                                   LocalExecutor(1)))  # the plan ignores the worker count
+    monkeypatch.setattr(spans, "PIECES_PER_RUN", 4)  # a big run: fewer, larger pieces
+    fewer, same = planned_items(path, workers=2)
+    assert 1 < len(fewer) <= 5 and same == pieces
 
 
 def test_compressed_stream_is_cut_into_pieces_that_read_like_the_file(shared_data, tmp_path,
@@ -120,6 +123,8 @@ def test_one_split_file_gives_the_same_bytes_and_ids_for_any_worker_count(
     monkeypatch.setattr(spans, "MIN_PIECE", 1 << 30)   # the whole file as one task
     clean([str(path)], str(tmp_path / "whole"), config=config, progress=False)
     assert manifest(tmp_path / "whole")["map_tasks"] == 1
-    for sub in ("shards", "removed"):
+    for sub in ("shards", "removed"):  # the same bytes however the file was split, too
         assert [r["id"] for r in rows(tmp_path / "whole", sub)] == \
                [r["id"] for r in rows(tmp_path / "w1", sub)]
+        assert [p.read_bytes() for p in sorted((tmp_path / "whole" / sub).glob("*.parquet"))] == \
+               [p.read_bytes() for p in sorted((tmp_path / "w1" / sub).glob("*.parquet"))]

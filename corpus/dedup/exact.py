@@ -5,8 +5,9 @@ Phases in the step's scratch folder, each resumable:
   keys/TTTTT.npy   per task (parallel): xxh3_128 of each kept document's normalised text
   dups/PPPP.npy    per hash partition (parallel): (duplicate, first copy) global numbers
 then the drops (`duplicate_of:<id of the first copy>`) and OUT/dedup/clusters.parquet
-(clusters.py). Memory: a partition sort holds ~70 bytes per key of its partition (at most
-KEYS_PER_PARTITION); the clusters step holds the duplicate pairs in the parent, 16 bytes each
+(clusters.py). Memory: a partition sort holds ~55 bytes per key of its partition (at most
+KEYS_PER_PARTITION; the parent runs it when there is one partition, so this also bounds the
+parent); the clusters step holds the duplicate pairs in the parent, 16 bytes each
 (docs/dedup.md).
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .hashing import text_key
 from .scratch_files import (array_files, batches, load_array, partition_of, partitions_for,
                      save_array, task_offsets)
 
-KEYS_PER_PARTITION = 16_000_000  # 16-byte keys, ~70 bytes each while sorted: ~1.1 GB a partition
+KEYS_PER_PARTITION = 4_000_000  # 16-byte keys, ~55 bytes each while sorted: ~210 MiB a partition
 
 
 class ExactDedup(CorpusStep):
@@ -78,18 +79,22 @@ def _find_duplicates(args) -> None:
     path = fs.join(step_dir, "dups", f"{part:04d}.npy")
     if fs.exists(path):
         return
-    his, los, docs = [], [], []
+    keys, docs = [], []
     for task in range(len(offsets) - 1):
-        keys = load_array(_keys_path(step_dir, task), mmap=True)
-        mine = np.nonzero(partition_of(keys[:, 0], n_parts) == part)[0]
-        his.append(keys[mine, 0])
-        los.append(keys[mine, 1])
+        task_keys = load_array(_keys_path(step_dir, task), mmap=True)
+        mine = np.flatnonzero(partition_of(task_keys[:, 0], n_parts) == part)
+        keys.append(task_keys[mine])
         docs.append(mine + offsets[task])
-    hi, lo, doc = (np.concatenate(x) if x else np.zeros(0, np.uint64) for x in (his, los, docs))
-    order = np.lexsort((doc, lo, hi))
-    hi, lo, doc = hi[order], lo[order], doc[order].astype(np.int64)
+    del task_keys
+    keys = np.concatenate(keys) if keys else np.zeros((0, 2), np.uint64)
+    docs = np.concatenate(docs) if docs else np.zeros(0, np.int64)
+    # documents are in ascending order already, and lexsort is stable: equal keys keep it
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    keys, doc = keys[order], docs[order].astype(np.int64)
+    del order, docs
     new_group = np.ones(len(doc), dtype=bool)
-    new_group[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+    new_group[1:] = (keys[1:] != keys[:-1]).any(axis=1)
+    del keys
     first = doc[np.maximum.accumulate(np.where(new_group, np.arange(len(doc)), 0))]
     dup = ~new_group
     save_array(path, np.stack([doc[dup], first[dup]], axis=1).astype(np.int64))

@@ -41,19 +41,21 @@ def seed_key(seed: int, salt: int = 0) -> np.uint64:
 
 
 class _HashCache(dict):
-    def __missing__(self, token: str) -> int:
-        h = self[token] = xxhash.xxh3_64_intdigest(token.encode("utf-8"))
+    def __missing__(self, token: str | bytes) -> int:
+        h = self[token] = xxhash.xxh3_64_intdigest(
+            token.encode("utf-8") if isinstance(token, str) else token)
         return h
 
 
 class TokenHasher:
-    """xxh3_64 of token strings, cached: web text reuses a few thousand words most of the time."""
+    """xxh3_64 of tokens (str, or their UTF-8 bytes: the same hash), cached: web text reuses a
+    few thousand words most of the time."""
 
     def __init__(self, max_cache: int = 1 << 20):
         self.cache = _HashCache()
         self.max_cache = max_cache
 
-    def __call__(self, toks: list[str]) -> np.ndarray:
+    def __call__(self, toks: list[str] | list[bytes]) -> np.ndarray:
         if len(self.cache) > self.max_cache:
             self.cache.clear()
         return np.fromiter(map(self.cache.__getitem__, toks), dtype=U64, count=len(toks))

@@ -25,7 +25,7 @@ from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
 from .scratch_files import (array_files, batches, load_array, load_rows, partition_of,
                             partitions_for, save_array, save_json, task_offsets)
-from .text import tokens
+from .text import token_bytes
 
 ENTRIES_PER_PARTITION = 4_000_000   # 16-byte bucket entries: ~64 MB (x4 while sorting)
 ALL_PAIRS_UP_TO = 16                # buckets this small give every pair; larger: pairs with the first
@@ -85,7 +85,7 @@ def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int,
                         hasher: TokenHasher | None = None) -> np.ndarray:
     """(len(texts), num_perm) uint32 signatures; see signatures.has_signature for empty texts."""
     hasher = hasher or TokenHasher()
-    token_hashes = [hasher(tokens(t)) for t in texts]
+    token_hashes = [hasher(token_bytes(t)) for t in texts]
     starts = task_offsets([len(h) for h in token_hashes])
     flat = np.concatenate(token_hashes) if token_hashes else np.zeros(0, np.uint64)
     shingles, shingle_starts = shingle_hashes(flat, starts, ngram, seed_key(seed))

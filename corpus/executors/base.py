@@ -28,3 +28,7 @@ class Executor(Protocol):
     def map(self, fn: Callable, items: Sequence) -> list:
         """`fn` (a module-level function) over `items` on the workers; results in order."""
         ...
+
+    def close(self) -> None:
+        """Release the workers (the run is over)."""
+        ...

@@ -1,16 +1,31 @@
 """The local executor: the pipeline's pure tasks on worker processes of this machine.
 
 Workers are forked, so they share the models and indexes the parent loaded before the fork.
+One pool serves the whole run (the plan's scans, the map phase, every corpus step): a pool
+per call cost a fork of the whole parent each time, a second of a short run's serial time.
+
+A worker process that dies (a segfault in an extension, the kernel's OOM killer, a SIGKILL)
+breaks the pool, and every task then unfinished fails with BrokenProcessPool; nobody can tell
+which one killed it. So, as the Ray executor does with its retries: the map tasks that were
+unfinished run again one at a time, each alone in a fresh worker, up to MAX_ATTEMPTS times;
+one that kills its worker every time is quarantined into the ledger (quarantine.py), the others
+finish, and the run goes on in a fresh pool. A corpus step's call (`map`) is run again as a
+whole -- its functions skip the files already written -- and after MAX_ATTEMPTS deaths the run
+ends with one line saying so, the finished work kept for a resume.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
-import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
+from ..errors import UserError
 from ..pipeline import MapTask, run_map_task
+from .quarantine import quarantine
 
 QUEUED_PER_WORKER = 2
+MAX_ATTEMPTS = 4  # as the Ray executor: the first and three retries
 _counter = None
 
 
@@ -25,8 +40,8 @@ def _report(n: int) -> None:
 
 
 def _run_in_worker(task: MapTask) -> dict:
-    # A BaseException (a Rust panic from an extension, say) would kill the worker and leave the
-    # pool waiting forever; turn it into an ordinary error that reaches the parent.
+    # A BaseException (a Rust panic from an extension, say) would kill the worker; turn it
+    # into an ordinary error that reaches the parent.
     try:
         return run_map_task(task, progress=_report)
     except Exception:
@@ -35,11 +50,59 @@ def _run_in_worker(task: MapTask) -> dict:
         raise RuntimeError(f"task {task.index} died: {exc!r}") from None
 
 
+def task_weight(task: MapTask) -> int:
+    """Bytes a task reads, as an estimate of its cost: a span's bytes (a piece of a stream, a
+    range of lines or gzip members), else its files' sizes (a parquet span: its file's)."""
+    span = task.span
+    if span is not None and span.data is not None:
+        return len(span.data)
+    if span is not None and task.files[0].format != "parquet":
+        return span.end - span.start
+    return sum(f.size for f in task.files)
+
+
+def longest_first(tasks: Sequence[MapTask]) -> list[int]:
+    """Task positions, biggest first (ties in task order): the last tasks to start are the
+    small ones, so no worker is left alone with a big one at the end."""
+    return sorted(range(len(tasks)), key=lambda i: -task_weight(tasks[i]))
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shut a pool down without waiting for the tasks it may still run (an error ends the run,
+    or a worker died): ProcessPoolExecutor has no public way to terminate them before 3.14."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
 class LocalExecutor:
-    """Worker processes on this machine (forked, so they share the parent's loaded models)."""
+    """Worker processes on this machine (forked, so they share the parent's loaded models).
+
+    The pool is forked on the first call that needs it and kept until `close()` (or exit), or
+    until a worker dies."""
 
     def __init__(self, workers: int):
         self.workers = max(1, workers)
+        self._context = mp.get_context("fork")
+        self._counter = self._context.Value("q", 0)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
+                                             initializer=_init_worker, initargs=(self._counter,))
+        return self._pool
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            _stop(self._pool)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def run_map(self, tasks: Iterable[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
@@ -49,38 +112,92 @@ class LocalExecutor:
                 results.append(run_map_task(task, progress=advance))
                 task_done()
             return results
-        context = mp.get_context("fork")
-        counter = context.Value("q", 0)
-        source = iter(tasks)
-        with context.Pool(self.workers, initializer=_init_worker, initargs=(counter,)) as pool:
-            submitted: list = []
-            seen, finished, more = 0, 0, True
-            while more or finished < len(submitted):
+        if isinstance(tasks, Sequence):  # all known: start the costly ones first
+            source = iter([(i, tasks[i]) for i in longest_first(tasks)])
+        else:  # a stream read as it goes: in order
+            source = enumerate(tasks)
+        counter = self._counter
+        with counter.get_lock():
+            counter.value = 0
+        seen = 0
+
+        def progress() -> None:
+            nonlocal seen
+            value = counter.value
+            advance(value - seen)
+            seen = value
+
+        results: dict[int, dict] = {}
+        pending: dict = {}  # future -> (position, task)
+        more = True
+        try:
+            while more or pending:
                 # Take tasks as they come (a stream's pieces are read meanwhile), keeping a
                 # few per worker queued: workers never wait, memory stays bounded.
-                while more and len(submitted) - finished < QUEUED_PER_WORKER * self.workers:
-                    task = next(source, None)
-                    if task is None:
+                while more and len(pending) < QUEUED_PER_WORKER * self.workers:
+                    item = next(source, None)
+                    if item is None:
                         more = False
                     else:
-                        submitted.append(pool.apply_async(_run_in_worker, (task,)))
-                time.sleep(0.05)
-                value = counter.value
-                advance(value - seen)
-                seen = value
-                for r in submitted[finished:]:
-                    if r.ready() and not r.successful():
-                        r.get()  # raises the task's error here, ending the pool
-                now_finished = sum(r.ready() for r in submitted)
-                for _ in range(now_finished - finished):
+                        pending[self._get_pool().submit(_run_in_worker, item[1])] = item
+                done, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
+                progress()
+                broken = []
+                for future in done:
+                    position, task = pending.pop(future)
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        broken.append((position, task))
+                        continue
+                    results[position] = future.result()  # a task's error ends the run here
                     task_done()
-                finished = now_finished
-            advance(counter.value - seen)
-            return [r.get() for r in submitted]
+                if broken:  # the pool is gone: every task still unfinished is a suspect
+                    wait(pending)
+                    for future, (position, task) in pending.items():
+                        if isinstance(future.exception(), BrokenProcessPool):
+                            broken.append((position, task))
+                        else:
+                            results[position] = future.result()
+                            task_done()
+                    pending = {}
+                    self._drop_pool()
+                    for position, task in sorted(broken, key=lambda b: b[0]):
+                        results[position] = self._alone(task)
+                        progress()
+                        task_done()
+        except BaseException:
+            self._drop_pool()
+            raise
+        progress()
+        return [results[i] for i in range(len(results))]
+
+    def _alone(self, task: MapTask) -> dict:
+        """Run a task that was unfinished when a worker died, alone in a fresh worker, so a
+        death is its own: quarantined after MAX_ATTEMPTS of them."""
+        for _ in range(MAX_ATTEMPTS):
+            pool = ProcessPoolExecutor(1, mp_context=self._context, initializer=_init_worker,
+                                       initargs=(self._counter,))
+            try:
+                result = pool.submit(_run_in_worker, task).result()
+                pool.shutdown()
+                return result
+            except BrokenProcessPool:
+                pass
+            finally:
+                _stop(pool)
+        return quarantine(task, MAX_ATTEMPTS, "BrokenProcessPool: the worker process died")
 
     def map(self, fn: Callable, items: Sequence) -> list:
         """fn over items in parallel, results in order (fn must be a module-level function)."""
         if self.workers <= 1 or len(items) <= 1:
             return [fn(item) for item in items]
-        with mp.get_context("fork").Pool(min(self.workers, len(items))) as pool:
-            return pool.map(fn, items, chunksize=1)
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return list(self._get_pool().map(fn, items))
+            except BrokenProcessPool:
+                self._drop_pool()
+            except BaseException:
+                self._drop_pool()
+                raise
+        raise UserError(f"a worker process died {MAX_ATTEMPTS} times running {fn.__name__} "
+                        "(killed by the kernel for memory? try fewer --workers); the finished "
+                        "work is kept: run the same command again to resume")

@@ -72,6 +72,9 @@ class RayExecutor:
             task_done()
         return pending
 
+    def close(self) -> None:
+        """Nothing to release: Ray keeps its workers for the next run in this process."""
+
     def map(self, fn: Callable, items: Sequence) -> list:
         remote = self.ray.remote(max_retries=MAX_RETRIES)(fn)
         return self.ray.get([remote.remote(item) for item in items])

@@ -42,6 +42,16 @@ def gzip_reader(raw: io.BufferedIOBase) -> gzip.GzipFile:
     return reader
 
 
+def read_at_most(fh: io.BufferedIOBase, limit: int, chunk: int = 1 << 18) -> bytes:
+    """Up to `limit` bytes of `fh`. A decompressing reader asked for `limit` bytes at once
+    allocates and clears all of them first: 10 MB per page, for 50 KB pages."""
+    parts, total = [], 0
+    while total < limit and (part := fh.read(min(chunk, limit - total))):
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
+
+
 # Errors that mean "this file's bytes end or break here", from gzip, zstd, zlib and the OS.
 READ_ERRORS = (OSError, EOFError, zstandard.ZstdError, ValueError)
 

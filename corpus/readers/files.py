@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from ..charset import Undecodable, decode
 from ..document import HTML, PLAIN, Document, Unreadable
 from ..inputs import InputFile
-from .common import READ_ERRORS, ReadOptions, open_binary, read_error_reason, stable_id
+from .common import (READ_ERRORS, ReadOptions, open_binary, read_at_most, read_error_reason,
+                     stable_id)
 
 
 def read_single_document(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreadable]:
@@ -14,7 +15,7 @@ def read_single_document(f: InputFile, options: ReadOptions) -> Iterator[Documen
     is_html = f.format == "html"
     try:
         with open_binary(f) as fh:
-            raw = fh.read(options.max_bytes + 1)
+            raw = read_at_most(fh, options.max_bytes + 1)
     except READ_ERRORS as exc:
         yield Unreadable(doc_id, read_error_reason(exc), source=f.source, text=f"{f.rel}: {exc}")
         return

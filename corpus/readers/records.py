@@ -19,7 +19,8 @@ import ijson
 from .. import fs
 from ..document import Document, Unreadable
 from ..inputs import InputFile
-from .common import READ_ERRORS, ReadOptions, open_binary, read_error_reason, stable_id
+from .common import (READ_ERRORS, ReadOptions, open_binary, read_at_most, read_error_reason,
+                     stable_id)
 from .record_files import BrokenLine, json_line, parquet_rows
 from .spans import Span
 
@@ -132,7 +133,7 @@ def read_json(f: InputFile, options: ReadOptions) -> Iterator[Document | Unreada
     try:
         with open_binary(f) as fh:
             if layout == "object":
-                raw = fh.read(options.max_bytes + 1)
+                raw = read_at_most(fh, options.max_bytes + 1)
                 if len(raw) > options.max_bytes:
                     yield Unreadable(stable_id(f, 0), "too_large", source=f.source, text=f.rel)
                 else:

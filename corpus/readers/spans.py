@@ -13,8 +13,12 @@ the whole file gives:
     .jsonl.gz / .zst   cannot seek: the parent reads the stream once, in order, cuts it by the
                        .jsonl rule and hands each piece to a task as bytes (`data`)
 
-Where a file is cut depends only on its bytes and size, never on the worker count, so the
-tasks, and the output, are the same for any number of workers. Seekable formats are scanned
+Where a file is cut depends only on its bytes, its size and the size of the whole run's
+input, never on the worker count, so the tasks, and the output, are the same for any number
+of workers and on every resume. A file gets ~64 pieces, but a run no more than ~512 pieces in
+all beyond the 1 MiB floor (up to the 64 MiB cap): each task costs the corpus steps files of
+its own -- MinHash writes a band file per task and partition -- so 40 files of 141 MB make
+520 tasks, not 2,560. Seekable formats are scanned
 block by block (`scan_block`, one call per block, run on the workers), so planning a 50 GB file
 reads it once, in parallel.
 """
@@ -32,6 +36,7 @@ MIN_PIECE = 1 << 20          # below this a task's fixed cost (writers, counts) 
 MAX_PIECE = 64 << 20
 MAX_STREAM_PIECE = 8 << 20   # held in memory while a worker takes it
 PIECES_PER_FILE = 64
+PIECES_PER_RUN = 512
 GZIP_MAGIC = b"\x1f\x8b\x08"
 MIN_CHAIN = 128 << 10        # members that must follow a cut (see _records_follow)
 READ = 1 << 20
@@ -48,9 +53,10 @@ class Span:
     error: tuple[str, str] | None = None   # (reason, detail): the stream broke after this piece
 
 
-def piece_bytes(size: int, cap: int = MAX_PIECE) -> int:
-    """Target bytes per piece: ~64 pieces per file, within [1 MiB, cap]."""
-    return min(cap, max(MIN_PIECE, size // PIECES_PER_FILE))
+def piece_bytes(size: int, run_bytes: int = 0, cap: int = MAX_PIECE) -> int:
+    """Target bytes per piece: ~64 pieces per file, no more than ~512 for the whole run
+    (`run_bytes`: every input's size), within [1 MiB, cap]."""
+    return min(cap, max(MIN_PIECE, size // PIECES_PER_FILE, run_bytes // PIECES_PER_RUN))
 
 
 def split_kind(f: InputFile) -> str | None:
@@ -67,11 +73,11 @@ def split_kind(f: InputFile) -> str | None:
     return None
 
 
-def scan_items(f: InputFile, kind: str) -> list[tuple[InputFile, str, int, int]]:
+def scan_items(f: InputFile, kind: str, run_bytes: int = 0) -> list[tuple[InputFile, str, int, int]]:
     """The blocks of `f` to scan: (file, kind, block number, block bytes)."""
     if kind == "row_groups":
         return [(f, kind, 0, 0)]
-    block = piece_bytes(f.size)
+    block = piece_bytes(f.size, run_bytes)
     first = 1 if kind == "members" else 0  # a member scan looks for a cut inside each block
     return [(f, kind, k, block) for k in range(first, -(-f.size // block))]
 
@@ -89,17 +95,17 @@ def scan_block(item: tuple[InputFile, str, int, int]):
             for g in groups]
 
 
-def spans_from_scans(f: InputFile, kind: str, scans: list) -> list[Span]:
+def spans_from_scans(f: InputFile, kind: str, scans: list, run_bytes: int = 0) -> list[Span]:
     """A file's spans from its blocks' scans (in block order)."""
     if kind == "lines":
-        return _line_spans(f.size, piece_bytes(f.size), scans)
+        return _line_spans(f.size, piece_bytes(f.size, run_bytes), scans)
     if kind == "members":
         cuts = [0]
         for offset in scans:
             if offset > cuts[-1]:
                 cuts.append(offset)
         return [Span(a, b) for a, b in zip(cuts, cuts[1:] + [f.size])]
-    return _row_group_spans(scans[0], piece_bytes(f.size))
+    return _row_group_spans(scans[0], piece_bytes(f.size, run_bytes))
 
 
 # Uncompressed JSONL: cut where a line starts -----------------------------------------------

@@ -10,12 +10,16 @@ micro-batch with no supervised unit contributes zero instead of NaN.
 Resuming: if `RUN/checkpoint/` exists, the weights, optimizer, RNG and the stage's position come
 back from it and the run goes on from its step; the learning-rate schedule is a function of the
 step and the config only, so an interrupted run follows the same curve as an uninterrupted one.
+SIGTERM (`timeout`, a scheduler's preemption) ends the step under way, saves, and exits with
+status 143, so a run cut into time-limited segments loses no steps and matches an uninterrupted one.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
@@ -140,6 +144,7 @@ class Trainer:
         bar = tqdm(total=config.max_steps, initial=self.step, desc="train", unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         last_val = None
+        stop = _StopOnSigterm()
         while self.step < config.max_steps:
             started = time.perf_counter()
             record = self._train_step()
@@ -163,6 +168,17 @@ class Trainer:
             bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tokens_per_s:,.0f}",
                             mfu=f"{record['mfu']:.1%}", refresh=False)
             bar.update(1)
+            if self.dist.all_sum(float(stop.requested)) and self.step < config.max_steps:
+                if self.step % save_every:
+                    metrics and metrics.flush()
+                    self.save()
+                bar.close()
+                stop.restore()
+                if self.dist.is_main:
+                    print(f"{self.run_dir}: stopped by SIGTERM at step {self.step}, saved; the same command resumes",
+                          flush=True)
+                raise SystemExit(143)
+        stop.restore()
         bar.close()
         if metrics:
             metrics.close()
@@ -230,6 +246,22 @@ class Trainer:
 
     def _summary(self, last_val: dict | None) -> dict:
         return {"step": self.step, "run": str(self.run_dir), **(last_val or {})}
+
+
+class _StopOnSigterm:
+    """Notes a SIGTERM for the loop to act on between steps (only the main thread may install it)."""
+
+    def __init__(self):
+        self.requested, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._note)
+
+    def _note(self, signum, frame) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

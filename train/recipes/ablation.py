@@ -93,11 +93,14 @@ def run_ablation(path: str, out: str, workers: int | None = None, executor: str 
     _say(progress, f"ablate: {len(ablation.variants)} variants x {len(ablation.seeds)} seeds, "
          f"{ablation.steps} steps of {ablation.tokens_per_step:,} tokens each; cleaning "
          f"{len(cleans)} distinct configs on the {ablation.executor} executor ({ablation.workers} workers)")
-    runner.map(clean_corpus, list(cleans.values()))
-    tokenizer = _tokenizer(ablation, out_dir, progress)
-    tasks = _train_tasks(ablation, out_dir, tokenizer)
-    _say(progress, f"ablate: training and scoring {len(tasks)} models")
-    results = runner.map(train_and_score, tasks)
+    try:
+        runner.map(clean_corpus, list(cleans.values()))
+        tokenizer = _tokenizer(ablation, out_dir, progress)
+        tasks = _train_tasks(ablation, out_dir, tokenizer)
+        _say(progress, f"ablate: training and scoring {len(tasks)} models")
+        results = runner.map(train_and_score, tasks)
+    finally:
+        runner.close()
     floors = {v.name: _floors(ablation, out_dir, v.name, tokenizer) for v in ablation.variants}
     from .ablation_report import write_report
     page = write_report(ablation, Path(path), out_dir, results, floors,

@@ -5,8 +5,10 @@ whose inputs are wired to the outputs of the stages before it; the table's keys 
 command's options (`max_steps = 200` is `--max-steps 200`, a list is several values, `true` a
 flag). The runner prints each command before it runs it, so every step can be replayed by hand,
 and records finished commands in OUT/recipe.json: running the recipe again skips what is done
-and resumes what was interrupted (every command resumes by itself), and a stage whose options
-changed runs again. Stages, in order — a recipe leaves out the ones it does not want:
+and resumes what was interrupted (every command resumes by itself). A stage runs again when its
+command changed, when a `--config` file it reads changed, or when a stage whose output it reads
+ran again since it finished; it then resumes from what is in its folder (delete the folder to
+start it over), and says so. Stages, in order — a recipe leaves out the ones it does not want:
 
     prepare    line_documents (one per .txt line) and json_documents (nested JSON prose) ->
                OUT/inputs/*.jsonl (no command: a file rewrite)
@@ -31,6 +33,7 @@ the environment sets SHARED).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -195,6 +198,34 @@ def paragraph_groups(value, size: int = 8) -> list[str]:
     return ["\n".join(strings[i:i + size]) for i in range(0, len(strings), size)]
 
 
+def stage_record(command: list[str]) -> dict:
+    """What a finished stage is known by: its command line and the bytes of the `--config` files
+    it reads, so that editing a config runs the stage again as editing the recipe does."""
+    configs = {value: hashlib.sha256(Path(value).read_bytes()).hexdigest()
+               for flag, value in zip(command, command[1:]) if flag == "--config" and Path(value).is_file()}
+    return {"command": command, "configs": configs}
+
+
+def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str | None:
+    """None when `stage` finished with this very command, config files and inputs; else why not.
+    Inputs are the outputs of earlier stages that the command names (OUT/sft, OUT/clean/shards)."""
+    record = done.get(stage)
+    if record is None:
+        return "it has not finished"
+    if record["command"] != command:
+        return "its command changed"
+    changed = [path for path, digest in stage_record(command)["configs"].items()
+               if record.get("configs", {}).get(path, digest) != digest]  # older records have no digests
+    if changed:
+        return f"{', '.join(changed)} changed"
+    for other, other_record in done.items():
+        folder = str(out / other)
+        reads = any(arg == folder or arg.startswith(folder + os.sep) for arg in command)
+        if other != stage and reads and other_record.get("finished", 0) > record.get("finished", 0):
+            return f"{other}, whose output it reads, ran again since"
+    return None
+
+
 def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Path:
     """Run (or resume) every stage of the recipe; returns OUT/RESULTS.md."""
     from corpus.cli import main as xiulian
@@ -210,9 +241,13 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
     for number, stage in enumerate(wanted, 1):
         command = commands[stage]
         line = "xiulian " + shlex.join(command)
-        if state["done"].get(stage, {}).get("command") == command:
+        reason = why_run_again(stage, command, state["done"], out_dir)
+        if reason is None:
             print(f"[{number}/{len(wanted)}] {stage}: done earlier ({line})", flush=True)
             continue
+        if stage in state["done"]:
+            print(f"[{number}/{len(wanted)}] {stage}: finished earlier, runs again because {reason}; it resumes "
+                  f"from what is in {out_dir / stage} (delete that folder to start it over)", flush=True)
         print(f"[{number}/{len(wanted)}] {stage}: $ {line}", flush=True)
         started = time.perf_counter()
         code = xiulian(command)
@@ -222,7 +257,7 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
         seconds = round(time.perf_counter() - started, 1)
         # Re-read before recording: `--only` runs of independent stages may run side by side.
         state = {**state, "done": json.loads(state_file.read_text())["done"] if state_file.is_file() else {}}
-        state["done"][stage] = {"command": command, "seconds": seconds}
+        state["done"][stage] = {**stage_record(command), "seconds": seconds, "finished": time.time()}
         write_atomic_json(str(state_file), state)
     if "evaluate" in recipe and (not only or "evaluate" in only):
         from .report import write_results

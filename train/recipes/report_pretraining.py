@@ -51,24 +51,33 @@ def _planned_steps(run: Path) -> int | None:
     return json.loads(record.read_text()).get("train", {}).get("max_steps") if record.is_file() else None
 
 
-def _floors(out: Path, target: float) -> list[str]:
+def held_out_against_floors(run: Path) -> dict | None:
+    """A pretraining run's checkpoint and its n-gram floors on every held-out document: loss, bits
+    per byte, the floors and the gap to the best (train/eval/floors.py); None without held-out
+    documents. The results page and bench/small_recipe_sweep.py score runs this one way."""
     from train.eval.floors import floors_for, held_out_documents, pretraining_data, token_bytes
     from train.eval.perplexity import summarize, token_losses
     from train.model.checkpoint import load_model, load_tokenizer
-    run = out / "pretrain"
     tokenizer, model = load_tokenizer(run), load_model(run).eval()
     prepared = pretraining_data(run)
     documents = held_out_documents(prepared, tokenizer.eos_id) if prepared is not None else []
     if not documents:
-        return ["No held-out documents (val_fraction 0), so no n-gram floors.", ""]
+        return None
     import numpy as np
     sizes = token_bytes(tokenizer)
     doc_bytes = np.array([int(sizes[d].sum()) for d in documents], np.int64)
     losses = token_losses(model, np.concatenate(documents))
-    result = {**summarize(losses, int(doc_bytes.sum())), **floors_for(run, tokenizer, documents, doc_bytes, losses)}
+    return {**summarize(losses, int(doc_bytes.sum())), **floors_for(run, tokenizer, documents, doc_bytes, losses),
+            "documents": len(documents), "parameters": model.num_params()}
+
+
+def _floors(out: Path, target: float) -> list[str]:
+    result = held_out_against_floors(out / "pretrain")
+    if result is None:
+        return ["No held-out documents (val_fraction 0), so no n-gram floors.", ""]
     write_atomic_json(str(out / "pretrain_floors.json"), result)
     gap = result["floor_gap"]
-    rows = [f"| the model ({model.num_params() / 1e6:.1f} M parameters) | {result['loss']:.3f} | "
+    rows = [f"| the model ({result['parameters'] / 1e6:.1f} M parameters) | {result['loss']:.3f} | "
             f"{result['bits_per_byte']:.3f} |"]
     rows += [f"| {f['name']} count model (smoothing {_smoothing(f['smoothing'])}) | {f['loss']:.3f} | "
              f"{f['bits_per_byte']:.3f} |" for f in result["floors"]]
@@ -80,7 +89,7 @@ def _floors(out: Path, target: float) -> list[str]:
     else:
         goal = f"The recipe's target, at least {target:.0%} below the best floor, is NOT met."
     return ["#### Against the n-gram floors", "",
-            f"All {len(documents):,} held-out documents ({result['tokens']:,} target tokens, "
+            f"All {result['documents']:,} held-out documents ({result['tokens']:,} target tokens, "
             f"{result['bytes']:,} bytes of UTF-8), never trained on. The floors are count models fit on the "
             f"same {result['floor_training_tokens']:,} training tokens (smoothing chosen on a tenth of the "
             "training documents, `train/eval/ngram.py`) and scored on the same targets.", "",
