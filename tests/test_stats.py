@@ -2,7 +2,6 @@
 output, and its HTML report is one self-contained file with every section."""
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -12,7 +11,6 @@ import polars as pl
 import pytest
 
 from corpus import cli
-from corpus.stats.cli import add_parsers
 from corpus.stats.compute import corpus_stats
 from corpus.stats.html_report import SECTIONS
 from tests.conftest import run_cli, write_config
@@ -48,21 +46,8 @@ def out(tmp_path_factory, shared_data) -> Path:
 
 
 def xiulian(capsys, *argv) -> tuple[int, str, str]:
-    """Run the xiulian CLI in-process with `stats` and `show` registered, as a user would."""
-    build = cli.build_parser
-
-    def with_stats():
-        parser = build()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "stats" not in sub.choices:
-            add_parsers(sub, cli._command)
-        return parser
-
-    cli.build_parser = with_stats
-    try:
-        code = cli.main([str(a) for a in argv])
-    finally:
-        cli.build_parser = build
+    """Run the xiulian CLI in-process, as a user would."""
+    code = cli.main([str(a) for a in argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
