@@ -194,7 +194,9 @@ def prose(text: str) -> str:
     if "```" not in text and "~~~" not in text:
         return text
     if _last_prose[0] is text or _last_prose[0] == text:
-        return _last_prose[1]
+        # the same text in another object (a document's copy): still `text` itself when no
+        # code was cut, as callers tell "has fenced code" by `prose(text) is not text`
+        return text if _last_prose[1] is _last_prose[0] else _last_prose[1]
     lines = text.split("\n")
     kept = [line for line, code in zip(lines, code_lines(lines)) if not code]
     _last_prose[:] = [text, "\n".join(kept) if len(kept) < len(lines) else text]

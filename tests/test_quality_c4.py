@@ -102,4 +102,6 @@ def test_fenced_code_is_kept_as_written_and_not_judged_as_prose():
     assert prose(answer) == EN_PROSE + "\n\nThe ``` in `a ``` b` is inline."
     assert prose("```x = 1\ny = 2\n```\nDone.") == "Done."            # code on the fence line
     assert prose("```f()``` returns one.") == "```f()``` returns one."  # inline, not a block
+    copy = "".join(["```f()``` returns", " one."])  # an equal text in another object, just after
+    assert prose(copy) is copy  # no code cut: the text itself, so it is judged as prose
     assert c4(doc("Short intro here.\n" + code)) == ("too_few_sentences", "Short intro here.\n" + code)
