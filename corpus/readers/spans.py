@@ -53,7 +53,7 @@ class Span:
     error: tuple[str, str] | None = None   # (reason, detail): the stream broke after this piece
 
 
-def piece_bytes(size: int, run_bytes: int = 0, cap: int = MAX_PIECE) -> int:
+def piece_bytes(size: int, run_bytes: int, cap: int = MAX_PIECE) -> int:
     """Target bytes per piece: ~64 pieces per file, no more than ~512 for the whole run
     (`run_bytes`: every input's size), within [1 MiB, cap]."""
     return min(cap, max(MIN_PIECE, size // PIECES_PER_FILE, run_bytes // PIECES_PER_RUN))
@@ -73,7 +73,7 @@ def split_kind(f: InputFile) -> str | None:
     return None
 
 
-def scan_items(f: InputFile, kind: str, run_bytes: int = 0) -> list[tuple[InputFile, str, int, int]]:
+def scan_items(f: InputFile, kind: str, run_bytes: int) -> list[tuple[InputFile, str, int, int]]:
     """The blocks of `f` to scan: (file, kind, block number, block bytes)."""
     if kind == "row_groups":
         return [(f, kind, 0, 0)]
@@ -95,8 +95,9 @@ def scan_block(item: tuple[InputFile, str, int, int]):
             for g in groups]
 
 
-def spans_from_scans(f: InputFile, kind: str, scans: list, run_bytes: int = 0) -> list[Span]:
-    """A file's spans from its blocks' scans (in block order)."""
+def spans_from_scans(f: InputFile, kind: str, scans: list, run_bytes: int) -> list[Span]:
+    """A file's spans from its blocks' scans (in block order); `run_bytes` as given to
+    scan_items, so the blocks are cut the same way."""
     if kind == "lines":
         return _line_spans(f.size, piece_bytes(f.size, run_bytes), scans)
     if kind == "members":
