@@ -61,8 +61,10 @@ def text_blocks(tops: list) -> list[Block]:
     def add(text: str | None, in_link: bool) -> None:
         if not text:
             return
-        n = len("".join(text.split()))
         current.parts.append(text)
+        if text.isspace():  # most tails: the indentation between two tags
+            return
+        n = len("".join(text.split()))
         current.chars += n
         if in_link:
             current.link_chars += n
