@@ -80,15 +80,23 @@ def token_stream(text: str) -> bytes:
     first."""
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_FOLDED_WORDS)
-    folded = fold(text)
-    if not folded.isascii():
-        kinds = {char: _kind(char) for char in set(_ASCII_RUNS.sub("", folded))}
-        gaps = [char for char, kind in kinds.items() if kind == 0]
-        if 2 in kinds.values() or len(gaps) > MAX_GAP_CHARS:  # Chinese, Thai ...; or symbols galore
-            return " ".join(_tokens_of(folded)).encode("utf-8")
-        for char in gaps:
-            folded = folded.replace(char, " ")
-    return folded.encode("utf-8").translate(_ASCII_WORDS)
+    # fold(text) in parts: NFKC only where the text is not in NFKC already, casefolding only
+    # for the few distinct non-ASCII characters it changes (it maps each character on its
+    # own), ASCII letters lower-cased by the final translate.
+    folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    others = set(_ASCII_RUNS.sub("", folded))
+    changed = [char for char in others if char.casefold() != char]
+    for char in changed:
+        folded = folded.replace(char, char.casefold())
+    if changed:
+        others = set(_ASCII_RUNS.sub("", folded))
+    kinds = {char: _kind(char) for char in others}
+    gaps = [char for char, kind in kinds.items() if kind == 0]
+    if 2 in kinds.values() or len(gaps) > MAX_GAP_CHARS:  # Chinese, Thai ...; or symbols galore
+        return " ".join(_tokens_of(fold(text))).encode("utf-8")
+    for char in gaps:
+        folded = folded.replace(char, " ")
+    return folded.encode("utf-8").translate(_ASCII_FOLDED_WORDS)
 
 
 def token_bytes(text: str) -> list[bytes]:
