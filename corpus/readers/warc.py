@@ -94,7 +94,7 @@ def _record_to_document(record, f: InputFile, options: ReadOptions, start: int
     content_type = (record.http_content_type or "").split(";")[0].strip().lower()
     if content_type not in HTML_TYPES:
         return Unreadable(record_id, f"non_html:{content_type or 'unknown'}", url=url, source=f.source)
-    if not body.strip():
+    if not body or body.isspace():  # body.strip() would copy the page
         return Unreadable(record_id, "empty_record", url=url, source=f.source)
     try:
         text, codec = decode(body, declared=record.http_charset)
