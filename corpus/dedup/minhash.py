@@ -17,6 +17,7 @@ import numpy as np
 from .. import fs
 from ..corpus_steps import CorpusStep
 from ..errors import UserError
+from ..heap import release_heap
 from ..steps import require
 from . import against, clusters
 from .graph import stars
@@ -74,6 +75,8 @@ class MinHashDedup(CorpusStep):
         if earlier is not None:  # found in an earlier output: no part in this batch's groups
             pairs = pairs[~(earlier.holds(pairs[:, 0]) | earlier.holds(pairs[:, 1]))]
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
+        del found, pairs
+        release_heap()  # stars' scratch (≈ 120 MiB per million pairs) is not kept
         clusters.apply(corpus, self.name, duplicates, survivors, offsets, earlier)
 
     def params(self) -> dict:
