@@ -17,6 +17,7 @@ import numpy as np
 from .. import fs
 from ..corpus_steps import CorpusStep
 from ..errors import UserError
+from ..heap import release_heap
 from ..steps import require
 from . import against, clusters
 from .graph import stars
@@ -69,11 +70,15 @@ class MinHashDedup(CorpusStep):
                                 for t in range(corpus.n_tasks)])
         corpus.map(_candidate_task, [(step_dir, offsets, p, self.params()) for p in range(n_parts)])
         earlier = against.near_duplicates(corpus, offsets, n_parts, self.params(), _band_path, _Signatures)
-        found = [load_array(f) for f in array_files(fs.join(step_dir, "pairs"))]
-        pairs = _unique_pairs(np.concatenate(found)) if found else np.zeros((0, 2), np.int64)
+        # packed as they are read: 8 bytes a pair file's row, not 16 twice (found, concatenated)
+        found = [_packed(load_array(f)) for f in array_files(fs.join(step_dir, "pairs"))]
+        pairs = _unpacked(np.unique(np.concatenate(found))) if found else np.zeros((0, 2), np.int64)
+        del found
         if earlier is not None:  # found in an earlier output: no part in this batch's groups
             pairs = pairs[~(earlier.holds(pairs[:, 0]) | earlier.holds(pairs[:, 1]))]
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
+        del pairs
+        release_heap()  # stars' scratch (≈ 120 MiB per million pairs) is not kept
         clusters.apply(corpus, self.name, duplicates, survivors, offsets, earlier)
 
     def params(self) -> dict:
@@ -177,8 +182,18 @@ def _bucket_pairs(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Sorted distinct rows of an (n, 2) array of document numbers below 2^32."""
-    packed = np.unique((pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64))
-    return np.stack([packed >> np.uint64(32), packed & np.uint64(0xFFFFFFFF)], axis=1).astype(np.int64)
+    return _unpacked(np.unique(_packed(pairs)))
+
+
+def _packed(pairs: np.ndarray) -> np.ndarray:
+    """(n, 2) document numbers below 2^32 -> n uint64, ordered as the rows."""
+    return (pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64)
+
+
+def _unpacked(packed: np.ndarray) -> np.ndarray:
+    pairs = np.empty((len(packed), 2), np.int64)
+    pairs[:, 0], pairs[:, 1] = packed >> np.uint64(32), packed & np.uint64(0xFFFFFFFF)
+    return pairs
 
 
 class _Signatures:
