@@ -21,12 +21,12 @@ from ..heap import release_heap
 from ..steps import require
 from . import against, clusters
 from .graph import stars
-from .hashing import TokenHasher, seed_key, shingle_hashes
+from .hashing import seed_key, shingle_hashes, token_hashes
 from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
 from .scratch_files import (array_files, batches, load_array, load_rows, partition_of,
                             partitions_for, save_array, save_json, task_offsets)
-from .text import token_bytes
+from .text import token_stream
 
 ENTRIES_PER_PARTITION = 4_000_000   # 16-byte bucket entries: ~64 MB (x4 while sorting)
 ALL_PAIRS_UP_TO = 16                # buckets this small give every pair; larger: pairs with the first
@@ -86,13 +86,9 @@ class MinHashDedup(CorpusStep):
                 "bands": self.bands, "rows": self.rows, "seed": self.seed}
 
 
-def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int,
-                        hasher: TokenHasher | None = None) -> np.ndarray:
+def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int) -> np.ndarray:
     """(len(texts), num_perm) uint32 signatures; see signatures.has_signature for empty texts."""
-    hasher = hasher or TokenHasher()
-    token_hashes = [hasher(token_bytes(t)) for t in texts]
-    starts = task_offsets([len(h) for h in token_hashes])
-    flat = np.concatenate(token_hashes) if token_hashes else np.zeros(0, np.uint64)
+    flat, starts = token_hashes([token_stream(t) for t in texts])
     shingles, shingle_starts = shingle_hashes(flat, starts, ngram, seed_key(seed))
     return signatures(shingles, shingle_starts, num_perm, seed)
 
@@ -117,10 +113,9 @@ def _signature_task(args) -> int:
     path = _sig_path(step_dir, task)
     if fs.exists(path):
         return len(load_array(path, mmap=True))
-    hasher = TokenHasher()
     rows, ids, parts = [], [], []
     for batch_rows, records in batches(out, task, step_dirs, ["id"]):
-        sig = document_signatures([r["text"] for r in records], p["ngram"], p["num_perm"], p["seed"], hasher)
+        sig = document_signatures([r["text"] for r in records], p["ngram"], p["num_perm"], p["seed"])
         keep = has_signature(sig)  # a text without a single token has nothing to compare
         rows += [r for r, k in zip(batch_rows, keep) if k]
         ids += [r["id"] for r, k in zip(records, keep) if k]
