@@ -40,11 +40,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
-from corpus.dedup.hashing import TokenHasher, seed_key, shingle_hashes  # noqa: E402
+from corpus.dedup.hashing import seed_key, shingle_hashes, token_hashes  # noqa: E402
 from corpus.dedup.minhash import document_signatures  # noqa: E402
 from corpus.dedup.signatures import signatures, similarity  # noqa: E402
 from corpus.dedup.scratch_files import task_offsets  # noqa: E402
-from corpus.dedup.text import tokens  # noqa: E402
+from corpus.dedup.text import token_stream, tokens  # noqa: E402
 from benchdocs import (command, machine_line, package_versions, run_sampled, tree_rss,  # noqa: E402
                        versions, write_section)
 
@@ -96,9 +96,8 @@ def rensa_readme(texts: list[str]) -> None:
 
 
 def ours_from_text(texts: list[str], ngram: int = NGRAM) -> None:
-    h = TokenHasher()
     for i in range(0, len(texts), BATCH):
-        document_signatures(texts[i:i + BATCH], ngram, PERMS, 0, h)
+        document_signatures(texts[i:i + BATCH], ngram, PERMS, 0)
 
 
 def readme_harness(texts: list[str], reps: int) -> dict:
@@ -131,10 +130,7 @@ def throughput(texts: list[str], reps: int) -> list[dict]:
     toks = [tokens(t) for t in texts]
     strings = [shingle_strings(t) for t in toks]
     encoded = [[s.encode("utf-8") for s in doc] for doc in strings]
-    hasher = TokenHasher()
-    token_hashes = [hasher(t) for t in toks]
-    starts = task_offsets([len(h) for h in token_hashes])
-    flat = np.concatenate(token_hashes)
+    flat, starts = token_hashes([token_stream(t) for t in texts])
     shingles, sh_starts = shingle_hashes(flat, starts, NGRAM, seed_key(0))
 
     def datasketch_sig(docs):

@@ -415,8 +415,18 @@ def output_digest(out: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def precompile() -> None:
+    """Byte-compile xiulian's packages, as pip does for an installed package (datatrove's, in
+    its venv, are). An editable checkout run with PYTHONDONTWRITEBYTECODE set (this machine's
+    shells set it) would otherwise compile every module from source on every run: ~0.2 s."""
+    import compileall
+    for package in ("corpus", "filters"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
+
+
 def fineweb_suite(repeats: int, write: bool) -> None:
     """The whole pipelines side by side, and one file on one and two workers."""
+    precompile()
     from filters.language import model_path
     sys.path.insert(0, str(REPO))
     import minhash_vs_peers  # bench/ is on the path: this script's folder
@@ -571,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fineweb:
         fineweb_suite(args.repeats, write=not args.no_docs)
         return 0
-
+    precompile()
     inputs = [str(p) for p in (args.inputs or DEFAULT_INPUTS)]
     repeats, warmup = args.repeats, not args.no_warmup
     if args.quick:

@@ -65,7 +65,7 @@ def looks_binary(raw: bytes) -> bool:
     head = raw[:8192]
     if b"\x00" in head:
         return True
-    controls = sum(head.count(bytes([c])) for c in _CONTROL)
+    controls = len(head) - len(head.translate(None, _CONTROL))  # one pass, not one per byte value
     return controls > 0.01 * len(head)
 
 

@@ -21,6 +21,7 @@ from .config import load_config
 from .errors import UserError
 from .executors import make_executor
 from .finalize import finalize, write_atomic_json
+from .heap import release_heap
 from .corpus_steps import run_corpus_steps
 from .dedup.index import open_earlier, part_settings
 from .dedup.index_build import build_for_run, publish
@@ -163,6 +164,7 @@ def _map_and_corpus_steps(out: str, files, config: dict, read_options: ReadOptio
     if progress and part_settings(pipeline.corpus_steps):
         print(f"{command}: dedup index ...", file=sys.stderr)
     build_for_run(out, len(counts), pipeline.corpus_steps, runner)
+    release_heap()  # finalize starts from the driver's rest, not from the index's peak
     if shared_index:
         publish(out, _open_shared(shared_index, pipeline.corpus_steps))
     return counts

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from . import fs
 from .executors.base import Executor
+from .heap import release_heap
 from .output_layout import GLOBAL_DIR
 from .pipeline import task_folder
 from .steps import Step
@@ -141,5 +142,6 @@ def run_corpus_steps(out: str, n_tasks: int, steps: Sequence[CorpusStep], execut
         work = fs.staging_folder(final, ".work")  # the step's resumable scratch space
         view = CorpusView(out, n_tasks, work, executor, earlier)
         step.run_corpus(view)
+        release_heap()  # what the step freed does not stay in the driver for the next phases
         fs.write_bytes(fs.join(work, "done.json"), json.dumps({"step": step.name}).encode())
         fs.publish_folder(work, final)

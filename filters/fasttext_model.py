@@ -100,6 +100,7 @@ class TrainParams:
     loss: str = "softmax"
     thread: int = 1
     seed: int = 0
+    pretrained_vectors: str = ""  # a .vec file of the same dim: its words join the vocabulary
 
     @classmethod
     def for_language(cls, lang: str, **overrides) -> TrainParams:
@@ -110,7 +111,7 @@ class TrainParams:
         return {"epoch": self.epoch, "lr": self.lr, "dim": self.dim, "wordNgrams": self.word_ngrams,
                 "minn": self.minn, "maxn": self.maxn, "minCount": self.min_count,
                 "bucket": self.bucket, "loss": self.loss, "thread": self.thread,
-                "seed": self.seed, "verbose": 0}
+                "seed": self.seed, "pretrainedVectors": self.pretrained_vectors, "verbose": 0}
 
 
 @dataclass

@@ -6,8 +6,11 @@ Peers split words with spaCy, which is most of their run time and English-centri
   is a run of letters, digits and combining marks, kept whole across an inner apostrophe,
   hyphen, period or comma ("don't", "well-known", "U.S", "3.14", "1,000"); punctuation and
   symbols are not words.
-- Chinese (zh, and lid.176's wuu / yue): jieba, loaded on the first Chinese document, with
-  its tokens that hold no letter or digit (punctuation, spaces) dropped.
+- Chinese (zh, and lid.176's wuu / yue): jieba's dictionary and algorithm, through rjieba
+  (jieba-rs, its Rust port), loaded on the first Chinese document, with its tokens that hold
+  no letter or digit (punctuation, spaces) dropped. Without HMM, rjieba cuts as jieba does:
+  the same tokens on 4.3 M characters of Chinese Wikipedia, classics and every shared web
+  page, loaded in ~0.1 s instead of ~0.6 s per process and cutting ~14x faster.
 - Japanese and the other unspaced scripts (th, lo, km, my, bo): no segmenter is installed,
   so each run of one script counts as a word (kanji, hiragana, katakana, or letters of
   another script). Particles and okurigana make hiragana runs, so a Japanese "word" is
@@ -19,7 +22,6 @@ another on the same document split it once.
 """
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 
@@ -60,11 +62,9 @@ _jieba = None
 def _jieba_cut():
     global _jieba
     if _jieba is None:
-        import jieba
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _jieba = jieba
-    return _jieba.lcut
+        import rjieba
+        _jieba = rjieba
+    return _jieba.cut
 
 
 def _jieba_lines(text: str) -> list[list[str]]:
@@ -74,7 +74,7 @@ def _jieba_lines(text: str) -> list[list[str]]:
     otherwise every figure in a statistics report makes repeated word n-grams."""
     lines: list[list[str]] = [[]]
     glue = ""  # the last token: "." or "," right after a number
-    for token in _jieba_cut()(text, HMM=False):
+    for token in _jieba_cut()(text, False):
         words = lines[-1]
         if "\n" in token:  # "\n", or "\r\n" which jieba keeps as one token
             lines.append([])

@@ -16,6 +16,9 @@ def make_bad_inputs(d):
     (d / "empty.html").write_bytes(b"")
     (d / "junk.html").write_bytes(random.Random(1).randbytes(200_000))
     (d / "notgzip.html.gz").write_bytes(b"<p>plain bytes behind a .gz name</p>")
+    broken = bytearray(gzip.compress(b"<p>" + b"a page " * 500 + b"</p>"))
+    broken[10:12] = b"\xff\xff"  # the deflate stream itself is broken, not its header or end
+    (d / "brokendeflate.html.gz").write_bytes(bytes(broken))
     (d / "huge.html").write_text("<html><body>" + "<p>" + "word " * 1000 + "</p>" * 1 + "<p>x</p>" * 6_000_000)
     with open(d / "broken.jsonl", "w") as f:
         f.write(json.dumps({"id": "good-1", "text": GOOD}) + "\n")
@@ -36,7 +39,9 @@ def test_bad_inputs_are_counted_and_explained(tmp_path):
     m = manifest(tmp_path / "out")
     c = m["counts"]
     assert c["read"] == c["kept"] + c["removed"]
-    reasons = {(r["step"], r["reason"]) for r in rows(tmp_path / "out", "removed")}
+    removed = rows(tmp_path / "out", "removed")
+    reasons = {(r["step"], r["reason"]) for r in removed}
+    assert any(r["reason"] == "bad_gzip" and "brokendeflate" in r["text"] for r in removed)
     expected = {("read", "truncated_file"), ("read", "not_a_warc"), ("read", "empty_file"),
                 ("read", "binary"), ("read", "bad_gzip"), ("read", "too_large"),
                 ("read", "invalid_json"), ("read", "missing_field:text"), ("read", "invalid_utf8")}

@@ -1,7 +1,8 @@
 """Hashes for dedup: 128-bit document keys, 64-bit token and shingle hashes (vectorised).
 
-Shingle hashes are built in numpy from per-token hashes, so a batch of documents costs one
-Python call per token (cached per batch) and a handful of array operations per shingle size.
+Token hashes are cut out of prefix sums over a whole batch's bytes and shingle hashes are
+built from them, all in numpy: a batch of documents costs a handful of array operations per
+byte and per shingle size, and no Python object per token.
 """
 from __future__ import annotations
 
@@ -40,25 +41,63 @@ def seed_key(seed: int, salt: int = 0) -> np.uint64:
     return U64(xxhash.xxh3_64_intdigest(f"xiulian-dedup:{seed}:{salt}".encode()))
 
 
-class _HashCache(dict):
-    def __missing__(self, token: str | bytes) -> int:
-        h = self[token] = xxhash.xxh3_64_intdigest(
-            token.encode("utf-8") if isinstance(token, str) else token)
-        return h
+# Token hashes: a polynomial in P over the token's bytes, mod 2^64 (numpy's wrap-around), then
+# fmix64 with the length. P is odd, so it has an inverse mod 2^64 and a token's value can be cut
+# out of the prefix sums of the whole byte stream: no Python object per token.
+P = U64(0xC2B2AE3D27D4EB4F)  # xxHash's PRIME64_2: odd
+P_INV = U64(pow(int(P), -1, 1 << 64))
+GROUP_BYTES = 1 << 20  # bytes hashed at once: bounds the power tables (8 bytes a byte, twice)
+_powers: list[np.ndarray] = [np.ones(1, U64), np.ones(1, U64)]  # P^k, P^-k for k < len
 
 
-class TokenHasher:
-    """xxh3_64 of tokens (str, or their UTF-8 bytes: the same hash), cached: web text reuses a
-    few thousand words most of the time."""
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    if len(_powers[0]) < n:
+        size = max(n, 2 * len(_powers[0]))
+        for i, base in enumerate((P, P_INV)):
+            table = np.full(size, base, dtype=U64)
+            table[0] = 1
+            _powers[i] = np.cumprod(table, dtype=U64)
+    return _powers[0][:n], _powers[1][:n]
 
-    def __init__(self, max_cache: int = 1 << 20):
-        self.cache = _HashCache()
-        self.max_cache = max_cache
 
-    def __call__(self, toks: list[str] | list[bytes]) -> np.ndarray:
-        if len(self.cache) > self.max_cache:
-            self.cache.clear()
-        return np.fromiter(map(self.cache.__getitem__, toks), dtype=U64, count=len(toks))
+def token_hashes(streams: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes of the tokens of `token_stream` outputs (tokens = runs of bytes other than
+    0x20), back to back, and where each stream's start in them (starts[-1] = total). A token's
+    hash depends on its bytes only, not on where or with what it is hashed."""
+    hashes, counts = [], []
+    group: list[bytes] = []
+    size = 0
+    for i, stream in enumerate(streams):
+        group.append(stream)
+        size += len(stream) + 1
+        if size >= GROUP_BYTES or i == len(streams) - 1:
+            h, c = _group_hashes(group)
+            hashes.append(h)
+            counts.append(c)
+            group, size = [], 0
+    starts = np.zeros(len(streams) + 1, dtype=np.int64)
+    if counts:
+        np.cumsum(np.concatenate(counts), out=starts[1:])
+    return (np.concatenate(hashes) if hashes else np.zeros(0, U64)), starts
+
+
+def _group_hashes(streams: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """(token hashes, tokens per stream) of streams joined by spaces, as one byte array."""
+    data = np.frombuffer(b" ".join(streams) + b" ", dtype=np.uint8)
+    in_token = np.empty(len(data) + 1, dtype=np.int8)
+    in_token[0] = 0
+    np.not_equal(data, 0x20, out=in_token[1:].view(bool))
+    edges = np.diff(in_token)
+    first, end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # [first, end)
+    powers, inverse = _power_tables(len(data))
+    prefix = np.zeros(len(data) + 1, dtype=U64)
+    with np.errstate(over="ignore"):
+        np.cumsum(data * powers, out=prefix[1:])
+        h = (prefix[end] - prefix[first]) * inverse[first]
+        h ^= (end - first).astype(U64) * GOLDEN
+    stream_starts = np.zeros(len(streams) + 1, dtype=np.int64)
+    np.cumsum([len(s) + 1 for s in streams], out=stream_starts[1:])
+    return fmix64(h), np.diff(np.searchsorted(first, stream_starts))
 
 
 def shingle_hashes(token_hashes: np.ndarray, starts: np.ndarray, n: int, key: np.uint64

@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..output_layout import MANIFEST_FILE, RUN_FILE, SHARDS_DIR
 from ..pipeline import task_folder
 from . import exact, minhash, repeated
-from .hashing import TokenHasher, text_key
+from .hashing import text_key
 from .index import (FORMAT, INDEX_FILE, MATCHING, NO_SIGNATURE, PART_STEPS, STORED_BITS, Index,
                     fingerprint, has_stored_signature, index_folder, part_settings, stored)
 from .lsh import band_keys
@@ -309,13 +309,12 @@ def _shard_grams_task(args) -> np.ndarray:
 def _shard_task(args) -> int:
     path, task, work, settings = args
     s, lines = settings["minhash"], settings["lines"]
-    hasher = TokenHasher()
     ids, keys, sigs, line_hashes = [], [], [], []
     for batch in fs.parquet_file(path).iter_batches(batch_size=BATCH_DOCS, columns=["id", "text"]):
         texts = batch.column("text").to_pylist()
         ids += batch.column("id").to_pylist()
         keys += [text_key(t) for t in texts]
-        sigs.append(minhash.document_signatures(texts, s["ngram"], s["num_perm"], s["seed"], hasher))
+        sigs.append(minhash.document_signatures(texts, s["ngram"], s["num_perm"], s["seed"]))
         for t in texts:
             line_hashes += repeated.distinct_line_keys(t, lines["min_line_chars"])
     keys = np.frombuffer(b"".join(keys), dtype=">u8").astype(np.uint64).reshape(-1, 2)

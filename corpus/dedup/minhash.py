@@ -17,15 +17,16 @@ import numpy as np
 from .. import fs
 from ..corpus_steps import CorpusStep
 from ..errors import UserError
+from ..heap import release_heap
 from ..steps import require
 from . import against, clusters
 from .graph import stars
-from .hashing import TokenHasher, seed_key, shingle_hashes
+from .hashing import seed_key, shingle_hashes, token_hashes
 from .lsh import band_keys, bands_for
 from .signatures import has_signature, signatures, similarity
 from .scratch_files import (array_files, batches, load_array, load_rows, partition_of,
                             partitions_for, save_array, save_json, task_offsets)
-from .text import token_bytes
+from .text import token_stream
 
 ENTRIES_PER_PARTITION = 4_000_000   # 16-byte bucket entries: ~64 MB (x4 while sorting)
 ALL_PAIRS_UP_TO = 16                # buckets this small give every pair; larger: pairs with the first
@@ -69,11 +70,15 @@ class MinHashDedup(CorpusStep):
                                 for t in range(corpus.n_tasks)])
         corpus.map(_candidate_task, [(step_dir, offsets, p, self.params()) for p in range(n_parts)])
         earlier = against.near_duplicates(corpus, offsets, n_parts, self.params(), _band_path, _Signatures)
-        found = [load_array(f) for f in array_files(fs.join(step_dir, "pairs"))]
-        pairs = _unique_pairs(np.concatenate(found)) if found else np.zeros((0, 2), np.int64)
+        # packed as they are read: 8 bytes a pair file's row, not 16 twice (found, concatenated)
+        found = [_packed(load_array(f)) for f in array_files(fs.join(step_dir, "pairs"))]
+        pairs = _unpacked(np.unique(np.concatenate(found))) if found else np.zeros((0, 2), np.int64)
+        del found
         if earlier is not None:  # found in an earlier output: no part in this batch's groups
             pairs = pairs[~(earlier.holds(pairs[:, 0]) | earlier.holds(pairs[:, 1]))]
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
+        del pairs
+        release_heap()  # stars' scratch (≈ 120 MiB per million pairs) is not kept
         clusters.apply(corpus, self.name, duplicates, survivors, offsets, earlier)
 
     def params(self) -> dict:
@@ -81,13 +86,9 @@ class MinHashDedup(CorpusStep):
                 "bands": self.bands, "rows": self.rows, "seed": self.seed}
 
 
-def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int,
-                        hasher: TokenHasher | None = None) -> np.ndarray:
+def document_signatures(texts: list[str], ngram: int, num_perm: int, seed: int) -> np.ndarray:
     """(len(texts), num_perm) uint32 signatures; see signatures.has_signature for empty texts."""
-    hasher = hasher or TokenHasher()
-    token_hashes = [hasher(token_bytes(t)) for t in texts]
-    starts = task_offsets([len(h) for h in token_hashes])
-    flat = np.concatenate(token_hashes) if token_hashes else np.zeros(0, np.uint64)
+    flat, starts = token_hashes([token_stream(t) for t in texts])
     shingles, shingle_starts = shingle_hashes(flat, starts, ngram, seed_key(seed))
     return signatures(shingles, shingle_starts, num_perm, seed)
 
@@ -112,10 +113,9 @@ def _signature_task(args) -> int:
     path = _sig_path(step_dir, task)
     if fs.exists(path):
         return len(load_array(path, mmap=True))
-    hasher = TokenHasher()
     rows, ids, parts = [], [], []
     for batch_rows, records in batches(out, task, step_dirs, ["id"]):
-        sig = document_signatures([r["text"] for r in records], p["ngram"], p["num_perm"], p["seed"], hasher)
+        sig = document_signatures([r["text"] for r in records], p["ngram"], p["num_perm"], p["seed"])
         keep = has_signature(sig)  # a text without a single token has nothing to compare
         rows += [r for r, k in zip(batch_rows, keep) if k]
         ids += [r["id"] for r, k in zip(records, keep) if k]
@@ -182,8 +182,18 @@ def _bucket_pairs(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def _unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Sorted distinct rows of an (n, 2) array of document numbers below 2^32."""
-    packed = np.unique((pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64))
-    return np.stack([packed >> np.uint64(32), packed & np.uint64(0xFFFFFFFF)], axis=1).astype(np.int64)
+    return _unpacked(np.unique(_packed(pairs)))
+
+
+def _packed(pairs: np.ndarray) -> np.ndarray:
+    """(n, 2) document numbers below 2^32 -> n uint64, ordered as the rows."""
+    return (pairs[:, 0].astype(np.uint64) << np.uint64(32)) | pairs[:, 1].astype(np.uint64)
+
+
+def _unpacked(packed: np.ndarray) -> np.ndarray:
+    pairs = np.empty((len(packed), 2), np.int64)
+    pairs[:, 0], pairs[:, 1] = packed >> np.uint64(32), packed & np.uint64(0xFFFFFFFF)
+    return pairs
 
 
 class _Signatures:

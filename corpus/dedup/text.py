@@ -23,8 +23,11 @@ TOKEN = re.compile(f"[{UNSPACED}]|(?:[^\\W{UNSPACED}]|[{MARKS}])+")
 _RUN = re.compile(f"[\\w{MARKS}{UNSPACED}]+")
 _HAS_UNSPACED = re.compile(f"[{UNSPACED}]").search
 WHITESPACE = re.compile(r"\s+")
-# For token_bytes: ASCII bytes that are not word characters become spaces; others stay.
+# For token_stream: ASCII bytes that are not word characters become spaces; others stay.
 _ASCII_WORDS = bytes(b if chr(b).isalnum() or b == 0x5F else 0x20 for b in range(128)) + bytes(range(128, 256))
+# The same, lower-casing ASCII letters too: fold() of an ASCII text is its lower case.
+_ASCII_FOLDED_WORDS = _ASCII_WORDS.translate(bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                                                            b"abcdefghijklmnopqrstuvwxyz"))
 _ASCII_RUNS = re.compile("[\x00-\x7f]+")
 _IS_WORDISH = re.compile(f"[\\w{MARKS}]").fullmatch
 _IS_UNSPACED = re.compile(f"[{UNSPACED}]").fullmatch
@@ -68,20 +71,37 @@ def _kind(char: str) -> int:
     return kind
 
 
+def token_stream(text: str) -> bytes:
+    """The UTF-8 bytes of tokens(text), separated by one or more spaces (bytes 0x20, which no
+    token holds): what the token hashes are taken over, cut at the spaces in numpy
+    (hashing.token_hashes). No regex and no Python object per token on text without unspaced
+    scripts: an ASCII text is lower-cased and its punctuation blanked by one bytes.translate;
+    otherwise the few distinct non-ASCII characters that are not word characters become spaces
+    first."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_FOLDED_WORDS)
+    # fold(text) in parts: NFKC only where the text is not in NFKC already, casefolding only
+    # for the few distinct non-ASCII characters it changes (it maps each character on its
+    # own), ASCII letters lower-cased by the final translate.
+    folded = text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+    others = set(_ASCII_RUNS.sub("", folded))
+    changed = [char for char in others if char.casefold() != char]
+    for char in changed:
+        folded = folded.replace(char, char.casefold())
+    if changed:
+        others = set(_ASCII_RUNS.sub("", folded))
+    kinds = {char: _kind(char) for char in others}
+    gaps = [char for char, kind in kinds.items() if kind == 0]
+    if 2 in kinds.values() or len(gaps) > MAX_GAP_CHARS:  # Chinese, Thai ...; or symbols galore
+        return " ".join(_tokens_of(fold(text))).encode("utf-8")
+    for char in gaps:
+        folded = folded.replace(char, " ")
+    return folded.encode("utf-8").translate(_ASCII_FOLDED_WORDS)
+
+
 def token_bytes(text: str) -> list[bytes]:
-    """The UTF-8 bytes of each of tokens(text), what the token hashes are taken over; 2-3x
-    faster on text without unspaced scripts: the few distinct non-ASCII characters that are not
-    word characters become spaces, then ASCII punctuation does (bytes.translate) and the bytes
-    are split at spaces, with no regex over the text."""
-    folded = fold(text)
-    if not folded.isascii():
-        kinds = {char: _kind(char) for char in set(_ASCII_RUNS.sub("", folded))}
-        gaps = [char for char, kind in kinds.items() if kind == 0]
-        if 2 in kinds.values() or len(gaps) > MAX_GAP_CHARS:  # Chinese, Thai ...; or symbols galore
-            return [t.encode("utf-8") for t in _tokens_of(folded)]
-        for char in gaps:
-            folded = folded.replace(char, " ")
-    return folded.encode("utf-8").translate(_ASCII_WORDS).split()
+    """The UTF-8 bytes of each of tokens(text): token_stream cut at its spaces."""
+    return token_stream(text).split()
 
 
 def lines(text: str) -> list[str]:

@@ -19,8 +19,10 @@ import multiprocessing as mp
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from itertools import repeat
 
 from ..errors import UserError
+from ..heap import release_heap
 from ..pipeline import MapTask, run_map_task
 from .quarantine import quarantine
 
@@ -48,6 +50,17 @@ def _run_in_worker(task: MapTask) -> dict:
         raise
     except BaseException as exc:
         raise RuntimeError(f"task {task.index} died: {exc!r}") from None
+    finally:
+        release_heap(collect=False)
+
+
+def _call_in_worker(fn: Callable, item):
+    """One item of a corpus step; what the task freed goes back to the kernel, so a worker
+    enters each task (and each phase) at its rest, not at the peak of the largest task before."""
+    try:
+        return fn(item)
+    finally:
+        release_heap(collect=False)
 
 
 def task_weight(task: MapTask) -> int:
@@ -189,10 +202,12 @@ class LocalExecutor:
     def map(self, fn: Callable, items: Sequence) -> list:
         """fn over items in parallel, results in order (fn must be a module-level function)."""
         if self.workers <= 1 or len(items) <= 1:
-            return [fn(item) for item in items]
+            results = [fn(item) for item in items]
+            release_heap()
+            return results
         for _ in range(MAX_ATTEMPTS):
             try:
-                return list(self._get_pool().map(fn, items))
+                return list(self._get_pool().map(_call_in_worker, repeat(fn), items))
             except BrokenProcessPool:
                 self._drop_pool()
             except BaseException:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import lxml.etree
 import lxml.html
 
 SKIPPED = frozenset({
@@ -34,13 +35,19 @@ class Block:
     text: str = ""                     # whitespace collapsed, set when the block closes
 
 
+# lxml.html's own parser gives HtmlElement proxies through a Python class lookup, called for
+# every element the walk touches (a third of the walk's time); nothing here needs their
+# methods, so plain etree elements of the same tree do.
+_PARSER = lxml.etree.HTMLParser()
+_UTF8_PARSER = lxml.etree.HTMLParser(encoding="utf-8")
+
+
 def parse(html: str) -> list:
     """The top-level elements of a page (broken pages can have more than one <html>)."""
     try:
-        root = lxml.html.document_fromstring(html)
+        root = lxml.html.document_fromstring(html, parser=_PARSER)
     except ValueError:  # a str that declares its encoding (<?xml ... encoding=...?>)
-        root = lxml.html.document_fromstring(
-            html.encode("utf-8"), parser=lxml.html.HTMLParser(encoding="utf-8"))
+        root = lxml.html.document_fromstring(html.encode("utf-8"), parser=_UTF8_PARSER)
     except lxml.etree.ParserError:  # nothing to parse
         return []
     return [root, *(el for el in root.itersiblings() if isinstance(el.tag, str))]
@@ -61,8 +68,10 @@ def text_blocks(tops: list) -> list[Block]:
     def add(text: str | None, in_link: bool) -> None:
         if not text:
             return
-        n = len("".join(text.split()))
         current.parts.append(text)
+        if text.isspace():  # most tails: the indentation between two tags
+            return
+        n = len("".join(text.split()))
         current.chars += n
         if in_link:
             current.link_chars += n
@@ -72,7 +81,10 @@ def text_blocks(tops: list) -> list[Block]:
         if current.chars:
             current.text = " ".join("".join(current.parts).split())
             blocks.append(current)
-        current = Block(next_owner)
+            current = Block(next_owner)
+        else:  # nothing but spacing: reuse it (most boundaries close an empty block)
+            current.owner = next_owner
+            current.parts.clear()
 
     def walk(el, in_link: bool) -> None:
         tag = el.tag

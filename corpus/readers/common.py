@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 
 import xxhash
 import zstandard
+from isal import igzip
+from isal.isal_zlib import error as IsalError
 
 from .. import fs
 from ..inputs import InputFile, split_name
@@ -36,8 +39,10 @@ def open_binary(f: InputFile) -> io.BufferedIOBase:
 
 
 def gzip_reader(raw: io.BufferedIOBase) -> gzip.GzipFile:
-    """A GzipFile over an open file that closes that file when it is closed."""
-    reader = gzip.GzipFile(fileobj=raw, mode="rb")
+    """A GzipFile over an open file that closes that file when it is closed. ISA-L's (python-
+    isal), a GzipFile that inflates 2-2.5x faster than zlib: on web pages read from .gz
+    files or WARC.gz, inflating is most of the reading time."""
+    reader = igzip.IGzipFile(fileobj=raw, mode="rb")
     reader.myfileobj = raw  # as gzip.open(path) does with the file it opens itself
     return reader
 
@@ -53,13 +58,15 @@ def read_at_most(fh: io.BufferedIOBase, limit: int, chunk: int = 1 << 18) -> byt
 
 
 # Errors that mean "this file's bytes end or break here", from gzip, zstd, zlib and the OS.
-READ_ERRORS = (OSError, EOFError, zstandard.ZstdError, ValueError)
+# A deflate stream broken inside (not at its end) raises zlib's or ISA-L's own error.
+BAD_DEFLATE = (zlib.error, IsalError)
+READ_ERRORS = (OSError, EOFError, zstandard.ZstdError, ValueError, *BAD_DEFLATE)
 
 
 def read_error_reason(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "truncated_file"
-    if isinstance(exc, gzip.BadGzipFile):
+    if isinstance(exc, (gzip.BadGzipFile, *BAD_DEFLATE)):
         return "bad_gzip"
     if isinstance(exc, zstandard.ZstdError):
         return "bad_zstd"

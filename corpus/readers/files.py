@@ -19,7 +19,7 @@ def read_single_document(f: InputFile, options: ReadOptions) -> Iterator[Documen
     except READ_ERRORS as exc:
         yield Unreadable(doc_id, read_error_reason(exc), source=f.source, text=f"{f.rel}: {exc}")
         return
-    if not raw.strip():
+    if not raw or raw.isspace():  # raw.strip() would copy the whole page to say so
         yield Unreadable(doc_id, "empty_file", source=f.source, text=f.rel)
         return
     if len(raw) > options.max_bytes:

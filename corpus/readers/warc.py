@@ -19,7 +19,7 @@ from .. import fs
 from ..charset import Undecodable, decode
 from ..document import HTML, PLAIN, Document, Unreadable
 from ..inputs import InputFile, split_name
-from .common import ReadOptions, gzip_reader, stable_id
+from .common import BAD_DEFLATE, ReadOptions, gzip_reader, stable_id
 from .spans import Span
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -33,29 +33,40 @@ class _GzipUntilBroken(io.RawIOBase):
 
     def __init__(self, raw: io.BufferedIOBase):
         self._gzip = gzip_reader(raw)
+        self._position = 0  # ISA-L's reader cannot tell where it is: counted here
         self.broken: str | None = None
 
     def readable(self) -> bool:
         return True
 
-    # FastWARC asks where it is in the stream (record offsets); gzip can tell and seek forward.
+    # FastWARC asks where it is in the stream (record offsets) and may skip forward.
     def seekable(self) -> bool:
         return True
 
     def tell(self) -> int:
-        return self._gzip.tell()
+        return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._gzip.seek(offset, whence)
+        target = offset + (self._position if whence == io.SEEK_CUR else 0)
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self._position:
+            raise io.UnsupportedOperation("a gzip stream only seeks forward")
+        scratch = bytearray(min(1 << 18, max(1, target - self._position)))
+        while self._position < target:
+            with memoryview(scratch) as view:
+                if not self.readinto(view[:target - self._position]):
+                    break
+        return self._position
 
     def readinto(self, buffer) -> int:
         if self.broken:
             return 0
         try:
-            return self._gzip.readinto(buffer)
+            n = self._gzip.readinto(buffer)
+            self._position += n
+            return n
         except EOFError:
             self.broken = "truncated_file"
-        except (OSError, ValueError):
+        except (OSError, ValueError, *BAD_DEFLATE):
             self.broken = "bad_gzip"
         return 0
 
@@ -83,7 +94,7 @@ def _record_to_document(record, f: InputFile, options: ReadOptions, start: int
     content_type = (record.http_content_type or "").split(";")[0].strip().lower()
     if content_type not in HTML_TYPES:
         return Unreadable(record_id, f"non_html:{content_type or 'unknown'}", url=url, source=f.source)
-    if not body.strip():
+    if not body or body.isspace():  # body.strip() would copy the page
         return Unreadable(record_id, "empty_record", url=url, source=f.source)
     try:
         text, codec = decode(body, declared=record.http_charset)
