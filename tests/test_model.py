@@ -32,6 +32,23 @@ def test_future_tokens_do_not_change_past_logits():
     assert not torch.allclose(model(a)[0, 8:], model(b)[0, 8:])
 
 
+@pytest.mark.parametrize("n", [40, 64, 65, 200])
+def test_sliding_window_losses_score_each_target_once_with_its_context(n):
+    """xiulian eval's losses: every target once, in order; a target past the first window is
+    scored with the stride's overlap of context before it (here: directly, in one forward)."""
+    from train.eval.perplexity import token_losses
+    model = tiny()
+    flat = torch.randint(0, 97, (n,), generator=torch.Generator().manual_seed(3)).numpy()
+    slid, cut = token_losses(model, flat, batch_size=3, stride=16), token_losses(model, flat, stride=64)
+    assert len(slid) == len(cut) == n - 1
+    assert slid[:64] == pytest.approx(cut[:64], abs=1e-5)  # the first window is the same
+    for target in range(64, n - 1):  # target i + 1 seen through the window its last stride ends in
+        end = 64 + -(-(target + 1 - 64) // 16) * 16
+        window = torch.from_numpy(flat[end - 64:end + 1][None])
+        direct = F.cross_entropy(model(window[:, :-1])[0], window[0, 1:], reduction="none")
+        assert slid[target] == pytest.approx(direct[target - (end - 64)].item(), abs=1e-5)
+
+
 @pytest.mark.parametrize("tie", [True, False])
 def test_kv_cache_decoding_equals_full_forward(tie):
     model = tiny(tie_embeddings=tie)

@@ -43,12 +43,23 @@ def summarize(losses: np.ndarray, n_bytes: int) -> dict:
 
 
 @torch.no_grad()
-def token_losses(model, flat: np.ndarray, batch_size: int = 8, device: str = "cpu") -> np.ndarray:
-    """Nats of every target flat[1:] given the tokens before it, in windows of the model's context
-    (each window's first target sees one token: the same targets the floors score)."""
+def token_losses(model, flat: np.ndarray, batch_size: int = 8, device: str = "cpu",
+                 stride: int | None = None) -> np.ndarray:
+    """Nats of every target flat[1:] given the tokens before it, each scored once.
+
+    Windows of the model's context slide by `stride` (default: half the context), and a window
+    after the first scores only its last `stride` targets, so every target but the first window's
+    sees at least context − stride tokens (the sliding-window perplexity of Hugging Face's
+    "Perplexity of fixed-length models"). Non-overlapping windows (stride = context) would score
+    each window's first target on one token of context: a measure of where the cuts fall as much
+    as of the model. The targets are the ones the n-gram floors score, whatever the stride."""
     import torch.nn.functional as F
     seq_len = model.config.max_seq_len
-    starts = list(range(0, len(flat) - 1, seq_len))
+    stride = seq_len // 2 if stride is None else stride
+    if not 0 < stride <= seq_len:
+        raise UserError(f"stride must be in 1..{seq_len} (the model's context), not {stride}")
+    n_targets = len(flat) - 1
+    starts = [0] + list(range(stride, max(n_targets - seq_len, 0) + stride, stride))
     out = []
     for i in range(0, len(starts), batch_size):
         windows = [flat[s:s + seq_len + 1] for s in starts[i:i + batch_size]]
@@ -57,7 +68,10 @@ def token_losses(model, flat: np.ndarray, batch_size: int = 8, device: str = "cp
         for row, window in enumerate(windows):
             batch[row, :len(window)] = window
         batch = torch.from_numpy(batch).to(device)
-        inputs, targets = batch[:, :-1].clamp(min=0), batch[:, 1:]
+        inputs, targets = batch[:, :-1].clamp(min=0), batch[:, 1:].clone()
+        for row, start in enumerate(starts[i:i + batch_size]):
+            if start:  # its first targets were scored by the window before, with less context
+                targets[row, :seq_len - stride] = -100
         logits = model(inputs).float()
         nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="none")
         keep = (targets != -100).flatten()

@@ -90,7 +90,9 @@ def _floors(out: Path, target: float) -> list[str]:
         goal = f"The recipe's target, at least {target:.0%} below the best floor, is NOT met."
     return ["#### Against the n-gram floors", "",
             f"All {result['documents']:,} held-out documents ({result['tokens']:,} target tokens, "
-            f"{result['bytes']:,} bytes of UTF-8), never trained on. The floors are count models fit on the "
+            f"{result['bytes']:,} bytes of UTF-8), never trained on, read in windows of the model's context that "
+            "slide by half of it (every target scored once, all but the first window's with at least half a "
+            "context before them; `train/eval/perplexity.py`). The floors are count models fit on the "
             f"same {result['floor_training_tokens']:,} training tokens (smoothing chosen on a tenth of the "
             "training documents, `train/eval/ngram.py`) and scored on the same targets.", "",
             "| model | nats per token | bits per byte |", "|---|---|---|", *rows, "",
