@@ -1,5 +1,6 @@
 """`xiulian recipe run`: the tiny recipe end to end, resuming, and the results page it writes."""
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ def test_a_stage_runs_again_when_its_config_file_or_an_input_stage_changed(tmp_p
     out = tmp_path / "run"
     pretrain = ["pretrain", "--data", str(out / "clean" / "shards"), "-o", str(out / "pretrain"), "--config", str(config)]
     sft = ["sft", "--init", str(out / "pretrain"), "-o", str(out / "sft")]
+    (out / "pretrain").mkdir(parents=True)
+    (out / "sft").mkdir()
     done = {"clean": {**stage_record(["clean", "x.jsonl"]), "finished": 1.0},
             "pretrain": {**stage_record(pretrain), "finished": 2.0}, "sft": {**stage_record(sft), "finished": 3.0}}
     assert why_run_again("pretrain", pretrain, done, out) is None and why_run_again("sft", sft, done, out) is None
@@ -42,6 +45,8 @@ def test_a_stage_runs_again_when_its_config_file_or_an_input_stage_changed(tmp_p
     done["pretrain"] = {**stage_record(pretrain), "finished": 4.0}  # ran again: what reads it is stale
     assert why_run_again("sft", sft, done, out) == "pretrain, whose output it reads, ran again since"
     assert why_run_again("pretrain", pretrain, done, out) is None  # the stage before it did not run again
+    (out / "sft").rmdir()  # a finished stage whose folder was deleted is not done
+    assert why_run_again("sft", sft, done, out) == f"its output {out / 'sft'} is gone"
 
 
 def test_unknown_tables_are_a_clear_error(tmp_path):
@@ -108,6 +113,12 @@ def test_tiny_recipe_runs_end_to_end_and_resumes(tmp_path):
     assert f"{manifest['counts']['read']:,} records read" in page  # numbers come from the outputs
     again = run_cli("recipe", "run", recipe, "-o", out)
     assert again.stdout.count("done earlier") == len(state["done"])
+    # A stage whose input ran again starts over (resuming a finished run would train nothing).
+    state["done"]["sft"]["finished"] = time.time()
+    (out / "recipe.json").write_text(json.dumps(state))
+    redo = run_cli("recipe", "run", recipe, "-o", out, "--only", "dpo")
+    assert "sft, whose output it reads, ran again since; it starts over" in redo.stdout
+    assert (out / "dpo.previous").is_dir() and any((out / "dpo").iterdir())
 
 
 def test_the_gpu_recipe_builds_its_model_and_wires_its_stages(tmp_path):

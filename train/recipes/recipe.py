@@ -6,9 +6,10 @@ command's options (`max_steps = 200` is `--max-steps 200`, a list is several val
 flag). The runner prints each command before it runs it, so every step can be replayed by hand,
 and records finished commands in OUT/recipe.json: running the recipe again skips what is done
 and resumes what was interrupted (every command resumes by itself). A stage runs again when its
-command changed, when a `--config` file it reads changed, or when a stage whose output it reads
-ran again since it finished; it then resumes from what is in its folder (delete the folder to
-start it over), and says so. Stages, in order — a recipe leaves out the ones it does not want:
+command changed, when a `--config` file it reads changed, when a stage whose output it reads ran
+again since it finished, or when its output folder is gone; it then starts over (its finished
+folder is kept beside it as FOLDER.previous: resuming a finished run would keep its old
+weights and schedule), and says so. Stages, in order — a recipe leaves out the ones it does not want:
 
     prepare    line_documents (one per .txt line) and json_documents (nested JSON prose) ->
                OUT/inputs/*.jsonl (no command: a file rewrite)
@@ -37,6 +38,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -206,6 +208,11 @@ def stage_record(command: list[str]) -> dict:
     return {"command": command, "configs": configs}
 
 
+def stage_output(command: list[str]) -> Path | None:
+    """The folder a stage's command writes (its `-o`)."""
+    return next((Path(value) for flag, value in zip(command, command[1:]) if flag in ("-o", "--output")), None)
+
+
 def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str | None:
     """None when `stage` finished with this very command, config files and inputs; else why not.
     Inputs are the outputs of earlier stages that the command names (OUT/sft, OUT/clean/shards)."""
@@ -214,6 +221,9 @@ def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str 
         return "it has not finished"
     if record["command"] != command:
         return "its command changed"
+    output = stage_output(command)
+    if output is not None and not output.exists():
+        return f"its output {output} is gone"
     changed = [path for path, digest in stage_record(command)["configs"].items()
                if record.get("configs", {}).get(path, digest) != digest]  # older records have no digests
     if changed:
@@ -246,8 +256,15 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
             print(f"[{number}/{len(wanted)}] {stage}: done earlier ({line})", flush=True)
             continue
         if stage in state["done"]:
-            print(f"[{number}/{len(wanted)}] {stage}: finished earlier, runs again because {reason}; it resumes "
-                  f"from what is in {out_dir / stage} (delete that folder to start it over)", flush=True)
+            output, note = stage_output(command), ""
+            if output is not None and output.exists():
+                previous = output.with_name(output.name + ".previous")
+                shutil.rmtree(previous, ignore_errors=True)
+                output.rename(previous)
+                note = f"; it starts over (the finished run is now {previous})"
+            print(f"[{number}/{len(wanted)}] {stage}: finished earlier, runs again because {reason}{note}", flush=True)
+            del state["done"][stage]  # not finished any more: interrupted from here on, it resumes
+            write_atomic_json(str(state_file), state)
         print(f"[{number}/{len(wanted)}] {stage}: $ {line}", flush=True)
         started = time.perf_counter()
         code = xiulian(command)
