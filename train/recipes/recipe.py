@@ -204,13 +204,19 @@ def stage_record(command: list[str]) -> dict:
     """What a finished stage is known by: its command line and the bytes of the `--config` files
     it reads, so that editing a config runs the stage again as editing the recipe does."""
     configs = {value: hashlib.sha256(Path(value).read_bytes()).hexdigest()
-               for flag, value in zip(command, command[1:]) if flag == "--config" and Path(value).is_file()}
+               for value in option_values(command, "--config") if Path(value).is_file()}
     return {"command": command, "configs": configs}
+
+
+def option_values(command: list[str], *flags: str) -> list[str]:
+    """The values a command line gives the options `flags`, in order."""
+    return [value for flag, value in zip(command, command[1:]) if flag in flags]
 
 
 def stage_output(command: list[str]) -> Path | None:
     """The folder a stage's command writes (its `-o`)."""
-    return next((Path(value) for flag, value in zip(command, command[1:]) if flag in ("-o", "--output")), None)
+    outputs = option_values(command, "-o", "--output")
+    return Path(outputs[0]) if outputs else None
 
 
 def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str | None:
