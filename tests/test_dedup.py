@@ -156,16 +156,16 @@ def test_a_chain_of_similar_documents_is_not_one_cluster():
 
 
 def test_tokens_are_the_token_pattern_on_every_code_point(shared_data):
-    """tokens(), token_bytes() and the token hashes cut from token_stream() take shortcuts for
+    """tokens(), token_stream() and the token hashes cut from it take shortcuts for
     speed; they must give what TOKEN gives, whatever the script, and one hash per token."""
     import re
 
     from corpus.dedup.hashing import token_hashes
-    from corpus.dedup.text import TOKEN, UNSPACED, fold, token_bytes, token_stream, tokens
+    from corpus.dedup.text import TOKEN, UNSPACED, fold, token_stream, tokens
     every = [chr(c) for c in range(0x40000) if chr(c).isprintable()] + list("\t\n\xa0\u200b\u2028\u3000")
     assert tokens("".join(every)) == TOKEN.findall(fold("".join(every)))
     unspaced = re.compile(f"[{UNSPACED}]").search
-    spaced = [c for c in every if not unspaced(c)]  # token_bytes' own path, 16 characters a text
+    spaced = [c for c in every if not unspaced(c)]  # token_stream's own path, 16 characters a text
     texts = ["a".join(spaced[i:i + 16]) for i in range(0, len(spaced), 16)]
     texts += [*c4_pages(shared_data, 5), *zh_paragraphs(shared_data, 5)]
     seen: dict[int, str] = {}  # hash -> token: one token, one hash, wherever it stands
@@ -173,7 +173,7 @@ def test_tokens_are_the_token_pattern_on_every_code_point(shared_data):
     for i, text in enumerate(texts):
         expected = TOKEN.findall(fold(text))
         assert tokens(text) == expected
-        assert token_bytes(text) == [t.encode("utf-8") for t in expected]
+        assert token_stream(text).split() == [t.encode("utf-8") for t in expected]
         for token, h in zip(expected, hashes[starts[i]:starts[i + 1]].tolist(), strict=True):
             assert seen.setdefault(h, token) == token
     assert len(set(seen.values())) == len(seen) > 4_000

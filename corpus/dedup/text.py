@@ -31,7 +31,7 @@ _ASCII_FOLDED_WORDS = _ASCII_WORDS.translate(bytes.maketrans(b"ABCDEFGHIJKLMNOPQ
 _ASCII_RUNS = re.compile("[\x00-\x7f]+")
 _IS_WORDISH = re.compile(f"[\\w{MARKS}]").fullmatch
 _IS_UNSPACED = re.compile(f"[{UNSPACED}]").fullmatch
-MAX_GAP_CHARS = 32  # token_bytes replaces each distinct non-ASCII non-word character: a pass each
+MAX_GAP_CHARS = 32  # token_stream replaces each distinct non-ASCII non-word character: a pass each
 _KIND: dict[str, int] = {}  # non-ASCII character -> 0 (not in a token), 1 (word or mark), 2 (unspaced)
 
 
@@ -97,11 +97,6 @@ def token_stream(text: str) -> bytes:
     for char in gaps:
         folded = folded.replace(char, " ")
     return folded.encode("utf-8").translate(_ASCII_FOLDED_WORDS)
-
-
-def token_bytes(text: str) -> list[bytes]:
-    """The UTF-8 bytes of each of tokens(text): token_stream cut at its spaces."""
-    return token_stream(text).split()
 
 
 def lines(text: str) -> list[str]:
