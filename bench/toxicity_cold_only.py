@@ -48,20 +48,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", ROOT.parent / "shared" / "data")) / "toxicity"
 SENTENCE_END = re.compile(r"(?<=[。！？!?；;…\n])")
-_PLACES = ("北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 "
-           "湖南 广东 广西 海南 四川 贵州 云南 西藏 陕西 甘肃 青海 宁夏 新疆 内蒙 内蒙古 台湾 香港 "
-           "澳门 东北 西北 华北 华南 南方 北方 江浙 潮汕 温州 深圳 广州 杭州 南京 武汉 成都 西安 "
-           "苏州 沈阳 大连 哈尔滨 长沙 郑州 闽南 客家 外地 本地 农村 城里 乡下 黑 白 黄 美国 日本 "
-           "韩国 印度 非洲 欧洲 犹太 阿拉伯 中国 外国 俄罗斯 英国 法国 德国 越南 泰国 菲律宾 巴基斯坦 "
-           "东南亚 拉丁 墨西哥 亚裔 非裔 华裔 维吾尔 藏族 回族 汉族 少数民族").split()
-#: Names of groups (race, region, gender, sexuality), written for this experiment, not from a test set.
-GROUP_WORDS = frozenset(
-    [p + "人" for p in _PLACES] +
-    ("黑人 白人 黄种人 黑种人 老外 洋人 外国人 鬼佬 黑哥 黑叔 黑妹 非洲裔 华人 汉人 回民 穆斯林 "
-     "女人 男人 女性 男性 女生 男生 女孩 男孩 女的 男的 妇女 女孩子 男孩子 女士 男士 女方 男方 "
-     "老婆 老公 媳妇 丈夫 妻子 母亲 父亲 女权 男权 女拳 男拳 女权主义 女权主义者 直男 直女 "
-     "小仙女 女博士 剩女 单身女 已婚女 离婚女 家庭主妇 渣男 渣女 同性恋 同志 基佬 拉拉 蕾丝 "
-     "蕾丝边 跨性别 变性人 双性恋 性少数 酷儿 gay lgbt lgbtq 男同 女同 娘炮 伪娘 同性 异性恋 les").split())
+_PLACES = (
+    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 "
+    "山东 河南 湖北 湖南 广东 广西 海南 四川 贵州 云南 西藏 陕西 甘肃 青海 宁夏 "
+    "新疆 内蒙 内蒙古 台湾 香港 澳门 东北 西北 华北 华南 南方 北方 江浙 潮汕 "
+    "温州 深圳 广州 杭州 南京 武汉 成都 西安 苏州 沈阳 大连 哈尔滨 长沙 郑州 "
+    "闽南 客家 外地 本地 农村 城里 乡下 黑 白 黄 美国 日本 韩国 印度 非洲 欧洲 "
+    "犹太 阿拉伯 中国 外国 俄罗斯 英国 法国 德国 越南 泰国 菲律宾 巴基斯坦 东南亚 "
+    "拉丁 墨西哥 亚裔 非裔 华裔 维吾尔 藏族 回族 汉族 少数民族").split()
+#: Names of groups (race, region, gender, sexuality), written for this experiment, not from a
+#: test set.
+GROUP_WORDS = frozenset([p + "人" for p in _PLACES] + (
+    "黑人 白人 黄种人 黑种人 老外 洋人 外国人 鬼佬 黑哥 黑叔 黑妹 非洲裔 华人 "
+    "汉人 回民 穆斯林 女人 男人 女性 男性 女生 男生 女孩 男孩 女的 男的 妇女 "
+    "女孩子 男孩子 女士 男士 女方 男方 老婆 老公 媳妇 丈夫 妻子 母亲 父亲 女权 "
+    "男权 女拳 男拳 女权主义 女权主义者 直男 直女 小仙女 女博士 剩女 单身女 已婚女 "
+    "离婚女 家庭主妇 渣男 渣女 同性恋 同志 基佬 拉拉 蕾丝 蕾丝边 跨性别 变性人 "
+    "双性恋 性少数 酷儿 gay lgbt lgbtq 男同 女同 娘炮 伪娘 同性 异性恋 "
+    "les").split())
 _GROUP = re.compile("|".join(sorted(map(re.escape, GROUP_WORDS), key=len, reverse=True)))
 
 
