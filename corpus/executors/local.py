@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 
 from ..errors import UserError
-from ..heap import release_heap
+from ..heap import WORKER_KEEPS, release_heap
 from ..pipeline import MapTask, run_map_task
 from .quarantine import quarantine
 
@@ -52,7 +52,7 @@ def _run_in_worker(task: MapTask) -> dict:
     except BaseException as exc:
         raise RuntimeError(f"task {task.index} died: {exc!r}") from None
     finally:
-        release_heap(collect=False)
+        release_heap(collect=False, keep=WORKER_KEEPS)
 
 
 def _call_in_worker(fn: Callable, item):
@@ -61,7 +61,7 @@ def _call_in_worker(fn: Callable, item):
     try:
         return fn(item)
     finally:
-        release_heap(collect=False)
+        release_heap(collect=False, keep=WORKER_KEEPS)
 
 
 def task_weight(task: MapTask) -> int:
