@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 from . import fs
 from .corpus_steps import Decisions, step_folders
 from .output_layout import MANIFEST_FILE, REMOVED_DIR, SHARDS_DIR
-from .pipeline import task_folder
+from .dedup.scratch_files import arrow_reader
+from .pipeline import TASK_REMOVED, task_folder
 from .schema import REMOVED_SCHEMA, removed_row
 from .writers import ShardWriter
 
@@ -37,6 +38,24 @@ def _batches(path: str, schema: pa.Schema | None = None, columns: list[str] | No
     for batch in fs.parquet_file(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
         table = pa.Table.from_batches([batch])
         yield table if schema is None else table.cast(schema)
+
+
+def _arrow_batches(path: str, schema: pa.Schema):
+    """An Arrow IPC file's rows in tables of BATCH_ROWS, cut where Parquet's `iter_batches`
+    cut them (the ledger's row groups are flushed between tables: its bytes depend on them)."""
+    reader = arrow_reader(path)
+    pending, rows = [], 0
+    for i in range(reader.num_record_batches):
+        batch = reader.get_batch(i)
+        pending.append(batch)
+        rows += batch.num_rows
+        while rows >= BATCH_ROWS:
+            table = pa.Table.from_batches(pending, schema=batch.schema)
+            yield table.slice(0, BATCH_ROWS).cast(schema)
+            rest = table.slice(BATCH_ROWS)
+            pending, rows = rest.to_batches(), rest.num_rows
+    if rows:
+        yield pa.Table.from_batches(pending, schema=reader.schema).cast(schema)
 
 
 def _edited(table: pa.Table, first_row: int, decisions: Decisions) -> pa.Table:
@@ -82,7 +101,7 @@ def write_ledger(args: tuple[str, int, int]) -> tuple[list[dict], dict[str, int]
     removed_by: Counter[str] = Counter()
     for task in range(n_tasks):
         folder = task_folder(out, task)
-        for table in _batches(fs.join(folder, "removed.parquet"), REMOVED_SCHEMA):
+        for table in _arrow_batches(fs.join(folder, TASK_REMOVED), REMOVED_SCHEMA):
             ledger.write(table)
         decisions = Decisions(out, task, step_dirs)
         if not decisions.dropped:
