@@ -163,20 +163,22 @@ def _run_phases(out: str, files, config: dict, read_options: ReadOptions, runner
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
     run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, step_started, earlier=labels)
-    # The removed ledger goes to a worker first: with two or more, the dedup index and the
-    # shards are made meanwhile instead of after it (with one, it simply runs now).
+    # The removed ledger and the shards go to the workers first, and the dedup index's tasks
+    # queue behind them: with two or more workers no core waits for another's part of the
+    # finish (with one, they simply run now, one after the other).
     ledger = runner.submit(write_ledger, (out, len(counts), shard_bytes))
+    shards = runner.submit(write_shards, (out, len(counts), kept_schema(pipeline.score_columns),
+                                          shard_bytes))
     if progress and part_settings(pipeline.corpus_steps):
         print(f"{command}: dedup index ...", file=sys.stderr)
     build_for_run(out, len(counts), pipeline.corpus_steps, runner)
-    release_heap()  # the shards start from the driver's rest, not from the index's peak
+    release_heap()  # the driver leaves the index's peak behind
     if shared_index:
         publish(out, _open_shared(shared_index, pipeline.corpus_steps))
     if progress:
         print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)
-    shards = write_shards((out, len(counts), kept_schema(pipeline.score_columns), shard_bytes))
     run_info["versions"] = package_versions()
-    return write_manifest(out, counts, run_info, shards, ledger())
+    return write_manifest(out, counts, run_info, shards(), ledger())
 
 
 @_store_errors_in_one_line
