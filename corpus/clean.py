@@ -1,9 +1,11 @@
 """`clean`: the library function behind `xiulian clean`.
 
-Phases: plan (inputs -> tasks), map (tasks in parallel, each resumable), finalize (shards,
-ledger, manifest). Re-running into the same output resumes where the last run stopped; the
-output is byte-identical whatever the worker count or the number of interruptions. Inputs and
-the output may be local paths or URIs (s3://, gs://, file://; see fs.py).
+Phases: plan (inputs -> tasks), map (tasks in parallel, each resumable), corpus steps
+(dedup ...), finalize (the removed ledger on a worker while the driver builds the dedup index
+and writes the shards, then the manifest). Re-running into the same output resumes where the
+last run stopped; the output is byte-identical whatever the worker count or the number of
+interruptions. Inputs and the output may be local paths or URIs (s3://, gs://, file://; see
+fs.py).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from . import fs
 from .config import load_config
 from .errors import UserError
 from .executors import make_executor
-from .finalize import finalize, write_atomic_json
+from .finalize import write_atomic_json, write_ledger, write_manifest, write_shards
 from .heap import release_heap
 from .corpus_steps import run_corpus_steps
 from .dedup.index import open_earlier, part_settings
@@ -132,10 +134,10 @@ def _store_errors_in_one_line(run):
     return wrapper
 
 
-def _map_and_corpus_steps(out: str, files, config: dict, read_options: ReadOptions, runner,
-                          pipeline, labels: list[str], shared_index: str | None, command: str,
-                          progress: bool) -> list[dict]:
-    """The phases that run on the executor's workers -> the map tasks' counts."""
+def _run_phases(out: str, files, config: dict, read_options: ReadOptions, runner, pipeline,
+                labels: list[str], shared_index: str | None, shard_bytes: int, run_info: dict,
+                command: str, progress: bool) -> dict:
+    """Every phase after the plan, on the executor's workers -> the manifest."""
     tasks = plan_map(files, out, config, read_options, runner)
     total = f"/{len(tasks)}" if isinstance(tasks, list) else ""  # a stream's pieces: unknown
     finished = sum(fs.exists(fs.join(out, TASKS_DIR, name, "counts.json"))
@@ -161,13 +163,22 @@ def _map_and_corpus_steps(out: str, files, config: dict, read_options: ReadOptio
             print(f"{command}: corpus step {name} ...", file=sys.stderr)
 
     run_corpus_steps(out, len(counts), pipeline.corpus_steps, runner, step_started, earlier=labels)
+    # The removed ledger and the shards go to the workers first, and the dedup index's tasks
+    # queue behind them: with two or more workers no core waits for another's part of the
+    # finish (with one, they simply run now, one after the other).
+    ledger = runner.submit(write_ledger, (out, len(counts), shard_bytes))
+    shards = runner.submit(write_shards, (out, len(counts), kept_schema(pipeline.score_columns),
+                                          shard_bytes))
     if progress and part_settings(pipeline.corpus_steps):
         print(f"{command}: dedup index ...", file=sys.stderr)
     build_for_run(out, len(counts), pipeline.corpus_steps, runner)
-    release_heap()  # finalize starts from the driver's rest, not from the index's peak
+    release_heap()  # the driver leaves the index's peak behind
     if shared_index:
         publish(out, _open_shared(shared_index, pipeline.corpus_steps))
-    return counts
+    if progress:
+        print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)
+    run_info["versions"] = package_versions()
+    return write_manifest(out, counts, run_info, shards(), ledger())
 
 
 @_store_errors_in_one_line
@@ -241,15 +252,10 @@ def clean(inputs: list[str], out: str, config_path: str | None = None, workers: 
 
     runner = make_executor(executor, workers, ray_address)
     try:
-        counts = _map_and_corpus_steps(out, files, config, read_options, runner, pipeline,
-                                       labels, shared_index, command, progress)
+        manifest = _run_phases(out, files, config, read_options, runner, pipeline, labels,
+                               shared_index, shard_bytes, run_info, command, progress)
     finally:
         runner.close()
-    run_info["versions"] = package_versions()
-    if progress:
-        print(f"{command}: finalize (shards, ledger, manifest) ...", file=sys.stderr)
-    manifest = finalize(out, len(counts), counts, kept_schema(pipeline.score_columns), shard_bytes,
-                        run_info)
     for step in pipeline.all_steps:
         step.write_report(out, manifest["step_counts"].get(step.name, {}))
     for scratch in SCRATCH_DIRS:

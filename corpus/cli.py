@@ -6,6 +6,8 @@ Heavy modules (the trainer, torch) are imported inside the command that needs th
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import re
 import sys
@@ -234,6 +236,10 @@ def _add_classifier(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # At exit the interpreter's last collections walk every object the command loaded
+    # (trafilatura, models, word lists) only to free memory the OS takes back anyway: ~0.15 s
+    # of serial time at the end of a short `clean`. Frozen, they are skipped.
+    atexit.register(gc.freeze)
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:

@@ -1,7 +1,7 @@
 """The names inside a clean output folder (OUT/), in one place for every reader and writer.
 
     OUT/run.json        the run's fingerprint: inputs, resolved config, options (written first)
-    OUT/tasks/NNNNN/    one map task's kept.parquet, removed.parquet, counts.json (scratch)
+    OUT/tasks/NNNNN/    one map task's kept.parquet, removed.arrow, counts.json (scratch)
     OUT/global/NN-step/ a corpus step's decisions (scratch)
     OUT/shards/         the kept documents, part-NNNNN.parquet
     OUT/removed/        the ledger of removed records, part-NNNNN.parquet

@@ -26,6 +26,7 @@ from .steps import Step
 from .writers import RowWriter
 
 READ_STEP = "read"
+TASK_REMOVED = "removed.arrow"  # a task's removed rows (writers.RowWriter: Arrow IPC, LZ4)
 
 
 class Pipeline:
@@ -142,7 +143,7 @@ def run_map_task(task: MapTask, progress=None) -> dict:
     pipeline.take_counts()  # start this task's counters from zero
     tmp = fs.staging_folder(task.folder, f".tmp-{os.getpid()}", fresh=True)
     kept = RowWriter(fs.join(tmp, "kept.parquet"), kept_schema(pipeline.score_columns))
-    removed = RowWriter(fs.join(tmp, "removed.parquet"), REMOVED_SCHEMA)
+    removed = RowWriter(fs.join(tmp, TASK_REMOVED), REMOVED_SCHEMA)
     removed_by: Counter[str] = Counter()
     per_file: dict[str, int] = {}
     read = 0

@@ -21,7 +21,10 @@ def _parquet_writer(sink, schema: pa.Schema) -> pq.ParquetWriter:
 
 
 class RowWriter:
-    """Buffer rows (dicts) and write them to one Parquet file in row groups.
+    """Buffer rows (dicts) and write them to one Parquet file in row groups -- or, for a path
+    ending in `.arrow`, to an Arrow IPC file of LZ4-compressed batches: a scratch file read
+    back once, whole (a task's removed rows, which finalize copies into the ledger), reads
+    back several times faster than Parquet (no page decoding), at ~1.4x its size.
 
     Not atomic by itself: a task writes it inside a folder whose marker file says it is whole.
     """
@@ -29,8 +32,12 @@ class RowWriter:
     def __init__(self, path: str, schema: pa.Schema, rows_per_group: int = 2048):
         self.path, self.schema, self.rows_per_group = path, schema, rows_per_group
         self._rows: list[dict] = []
-        self._stream = fs.open_output(path) if fs.is_uri(path) else None
-        self._writer = _parquet_writer(self._stream or path, schema)
+        self._stream = fs.open_output(path) if fs.is_uri(path) or path.endswith(".arrow") else None
+        if path.endswith(".arrow"):
+            self._writer = pa.ipc.new_file(self._stream, schema,
+                                           options=pa.ipc.IpcWriteOptions(compression="lz4"))
+        else:
+            self._writer = _parquet_writer(self._stream or path, schema)
         self.rows = 0
 
     def write(self, row: dict) -> None:

@@ -2,6 +2,7 @@
 map task that kills its worker every time ends in the ledger, and a corpus step's call ends the
 run with one line -- instead of waiting forever for a result that never comes."""
 import json
+import multiprocessing
 import os
 import signal
 
@@ -36,8 +37,17 @@ def _die_on_three(x: int) -> int:
     return 2 * x
 
 
+def _die_in_a_worker(x: int) -> int:
+    if multiprocessing.parent_process() is not None:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 2 * x
+
+
 def test_a_corpus_step_whose_worker_dies_every_time_fails_in_one_line():
     executor = LocalExecutor(2)
     assert executor.map(_die_on_three, [1, 2, 4]) == [2, 4, 8]
     with pytest.raises(UserError, match=f"a worker process died {MAX_ATTEMPTS} times running _die_on_three"):
         executor.map(_die_on_three, [1, 2, 3, 4])
+    # a job started with `submit` (finalize's ledger) whose worker dies runs again
+    assert executor.submit(_die_in_a_worker, 21)() == 42
+    executor.close()

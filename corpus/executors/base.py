@@ -29,6 +29,12 @@ class Executor(Protocol):
         """`fn` (a module-level function) over `items` on the workers; results in order."""
         ...
 
+    def submit(self, fn: Callable, item: Any) -> Callable[[], Any]:
+        """Start `fn(item)` (module-level) on a worker and return at once: the parent, and the
+        other workers, go on with other work meanwhile; calling the returned function waits
+        for the result. With one worker it may simply run now."""
+        ...
+
     def close(self) -> None:
         """Release the workers (the run is over)."""
         ...

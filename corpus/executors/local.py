@@ -15,6 +15,7 @@ ends with one line saying so, the finished work kept for a resume.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -22,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 
 from ..errors import UserError
-from ..heap import release_heap
+from ..heap import WORKER_KEEPS, release_heap
 from ..pipeline import MapTask, run_map_task
 from .quarantine import quarantine
 
@@ -51,7 +52,7 @@ def _run_in_worker(task: MapTask) -> dict:
     except BaseException as exc:
         raise RuntimeError(f"task {task.index} died: {exc!r}") from None
     finally:
-        release_heap(collect=False)
+        release_heap(collect=False, keep=WORKER_KEEPS)
 
 
 def _call_in_worker(fn: Callable, item):
@@ -60,7 +61,7 @@ def _call_in_worker(fn: Callable, item):
     try:
         return fn(item)
     finally:
-        release_heap(collect=False)
+        release_heap(collect=False, keep=WORKER_KEEPS)
 
 
 def task_weight(task: MapTask) -> int:
@@ -103,6 +104,12 @@ class LocalExecutor:
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            # What the parent holds now (modules, models, indexes) lives as long as the run:
+            # frozen, a collection -- the driver's after each phase (heap.py), or an automatic
+            # one in a worker -- no longer walks it, and a worker no longer writes to the pages
+            # it shares with the driver (the `gc.freeze` advice of Python's gc docs). Each of
+            # the driver's collections cost ~25 ms of serial time before.
+            gc.freeze()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=self._context,
                                              initializer=_init_worker, initargs=(self._counter,))
         return self._pool
@@ -116,6 +123,7 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+            gc.unfreeze()
 
     def run_map(self, tasks: Iterable[MapTask], advance: Callable[[int], None],
                 task_done: Callable[[], None]) -> list[dict]:
@@ -198,6 +206,22 @@ class LocalExecutor:
             finally:
                 _stop(pool)
         return quarantine(task, MAX_ATTEMPTS, "BrokenProcessPool: the worker process died")
+
+    def submit(self, fn: Callable, item) -> Callable[[], object]:
+        """Start fn(item) on a worker and go on; the returned function waits for its result.
+        With one worker it runs here, now. A worker that dies under it: run again (`map`)."""
+        if self.workers <= 1:
+            result = self.map(fn, [item])[0]
+            return lambda: result
+        future = self._get_pool().submit(_call_in_worker, fn, item)
+
+        def result():
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                self._drop_pool()
+                return self.map(fn, [item])[0]
+        return result
 
     def map(self, fn: Callable, items: Sequence) -> list:
         """fn over items in parallel, results in order (fn must be a module-level function)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from .. import fs
-from ..pipeline import MapTask, pipeline_for
+from ..pipeline import TASK_REMOVED, MapTask, pipeline_for
 from ..schema import REMOVED_SCHEMA, kept_schema, removed_row
 from ..writers import RowWriter
 
@@ -38,7 +38,7 @@ def quarantine(task: MapTask, attempts: int, error: str) -> dict:
     folder = fs.staging_folder(task.folder, ".tmp-quarantine", fresh=True)
     score_columns = pipeline_for(task.config).score_columns
     RowWriter(fs.join(folder, "kept.parquet"), kept_schema(score_columns)).close()
-    removed = RowWriter(fs.join(folder, "removed.parquet"), REMOVED_SCHEMA)
+    removed = RowWriter(fs.join(folder, TASK_REMOVED), REMOVED_SCHEMA)
     note = (f"the worker process died on all {attempts} attempts at map task {task.index} "
             f"({error}); no record of this input was kept. Clean it alone to find the record.")
     for ledger_id, source, _ in inputs:

@@ -75,6 +75,10 @@ class RayExecutor:
     def close(self) -> None:
         """Nothing to release: Ray keeps its workers for the next run in this process."""
 
+    def submit(self, fn: Callable, item) -> Callable[[], object]:
+        ref = self.ray.remote(max_retries=MAX_RETRIES)(fn).remote(item)
+        return lambda: self.ray.get(ref)
+
     def map(self, fn: Callable, items: Sequence) -> list:
         remote = self.ray.remote(max_retries=MAX_RETRIES)(fn)
         return self.ray.get([remote.remote(item) for item in items])
