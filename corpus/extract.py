@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 from .document import HTML, Document
 from .extraction import choose
+from .html_view import text_view
+from .scripts import has_cjk
 from .steps import Step, require
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -112,13 +114,23 @@ class Extract(Step):
         # view of it do so first (Pipeline); before resiliparse that would not pay
         self.costly = backend == "trafilatura"
 
+    def _view(self, html: str) -> str | None:
+        """The page's cheap text view, which tells a CJK page before the costly extractor runs
+        (the language screen has usually made it already: text_view keeps the last one)."""
+        if not self.costly or self.density == "none" or not has_cjk(html):
+            return None  # (a page without a CJK character cannot have a CJK view)
+        try:
+            return text_view(html)
+        except Exception:  # the view is only a shortcut: the whole page goes to the extractor
+            return None
+
     def apply(self, doc: Document) -> str | None:
         if doc.media_type == HTML:
             try:
                 with time_limit(self.timeout):
                     text, extractor = choose.extract(
-                        doc.text, lambda: self._extract(doc.text, doc.url, self.fast),
-                        self.backend, self.density, self.fallback_chars)
+                        doc.text, lambda html: self._extract(html, doc.url, self.fast),
+                        self.backend, self.density, self.fallback_chars, self._view(doc.text))
             except ExtractionTimeout:
                 return "timeout"
             doc.media_type = "text/plain"

@@ -7,9 +7,12 @@ goes through the configured extractor if nothing removes it first.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 MAX_CHARS = 20_000   # a screen reads the start of a page; more text only costs time
 
 
+@lru_cache(maxsize=1)  # the language screen and the extract step ask for the same page's view
 def text_view(html: str) -> str:
     """The visible text of the page (scripts, styles and tags dropped), its start only."""
     from resiliparse.extract.html2text import extract_plain_text

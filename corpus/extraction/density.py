@@ -92,6 +92,7 @@ class Page:
 
     blocks: list[Block]
     main: list[bool]
+    container: object = None           # the lxml element that holds the main content, if any
 
     @property
     def text(self) -> str:
@@ -104,7 +105,7 @@ def analyse(html: str) -> Page:
     main = [container is not None and _inside(b.owner, container)
             and b.link_chars < MAX_LINK_SHARE * b.chars
             and not _named_boilerplate(b.owner, container) for b in blocks]
-    return Page(blocks, main)
+    return Page(blocks, main, container)
 
 
 def prose_share(lines: list[str]) -> float:
