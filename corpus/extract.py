@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from .document import HTML, Document
 from .extraction import choose
-from .html_view import text_view
+from .html_view import made_view, text_view
 from .scripts import has_cjk
 from .steps import Step, require
 
@@ -117,8 +117,11 @@ class Extract(Step):
     def _view(self, html: str) -> str | None:
         """The page's cheap text view, which tells a CJK page before the costly extractor runs
         (the language screen has usually made it already: text_view keeps the last one)."""
-        if not self.costly or self.density == "none" or not has_cjk(html):
-            return None  # (a page without a CJK character cannot have a CJK view)
+        if not self.costly or self.density == "none":
+            return None
+        view = made_view(html)
+        if view is not None or not has_cjk(html):  # no CJK character: no CJK view either
+            return view
         try:
             return text_view(html)
         except Exception:  # the view is only a shortcut: the whole page goes to the extractor
