@@ -86,7 +86,8 @@ class Extract(Step):
     density: where the text-density pass prunes the backend's text (link lists, related news,
           comment threads outside the article's container): "cjk" (pages whose letters are
           mostly Chinese/Japanese/Korean, the default: measured to help there, neutral to
-          harmful on European pages), "all" or "none".
+          harmful on European pages), "all" or "none". Unless "none", trafilatura reads only
+          the container of a page whose text view is mostly CJK (choose.py).
     fallback_chars: a text shorter than this (CJK characters count 3) is replaced by the
           density pass's text when that finds twice as much; 0 disables the fallback.
     timeout: seconds per page before it is removed as `timeout` (0 disables the limit).
