@@ -40,7 +40,7 @@ SECTION = "## Chinese extraction"
 ROWS = [
     ("trafilatura alone", dict(density="none", fallback_chars=0)),
     ("trafilatura + fallback", dict(density="none")),
-    ("**default**: + density pruning on CJK pages", {}),
+    ("**default**: + density pruning on CJK pages, trafilatura reading their container", {}),
     ("density pruning on every page", dict(density="all")),
     ("density pass alone", dict(backend="density")),
     ("resiliparse + fallback + pruning", dict(backend="resiliparse")),

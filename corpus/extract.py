@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 from .document import HTML, Document
 from .extraction import choose
+from .html_view import made_view, text_view
+from .scripts import has_cjk
 from .steps import Step, require
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -84,7 +86,8 @@ class Extract(Step):
     density: where the text-density pass prunes the backend's text (link lists, related news,
           comment threads outside the article's container): "cjk" (pages whose letters are
           mostly Chinese/Japanese/Korean, the default: measured to help there, neutral to
-          harmful on European pages), "all" or "none".
+          harmful on European pages), "all" or "none". Unless "none", trafilatura reads only
+          the container of a page whose text view is mostly CJK (choose.py).
     fallback_chars: a text shorter than this (CJK characters count 3) is replaced by the
           density pass's text when that finds twice as much; 0 disables the fallback.
     timeout: seconds per page before it is removed as `timeout` (0 disables the limit).
@@ -112,13 +115,26 @@ class Extract(Step):
         # view of it do so first (Pipeline); before resiliparse that would not pay
         self.costly = backend == "trafilatura"
 
+    def _view(self, html: str) -> str | None:
+        """The page's cheap text view, which tells a CJK page before the costly extractor runs
+        (the language screen has usually made it already: text_view keeps the last one)."""
+        if not self.costly or self.density == "none":
+            return None
+        view = made_view(html)
+        if view is not None or not has_cjk(html):  # no CJK character: no CJK view either
+            return view
+        try:
+            return text_view(html)
+        except Exception:  # the view is only a shortcut: the whole page goes to the extractor
+            return None
+
     def apply(self, doc: Document) -> str | None:
         if doc.media_type == HTML:
             try:
                 with time_limit(self.timeout):
                     text, extractor = choose.extract(
-                        doc.text, lambda: self._extract(doc.text, doc.url, self.fast),
-                        self.backend, self.density, self.fallback_chars)
+                        doc.text, lambda html: self._extract(html, doc.url, self.fast),
+                        self.backend, self.density, self.fallback_chars, self._view(doc.text))
             except ExtractionTimeout:
                 return "timeout"
             doc.media_type = "text/plain"

@@ -35,7 +35,9 @@ class Pipeline:
     Steps after a `costly` one (trafilatura extraction) that can `screen` an HTML page from a
     cheap view of it (the language step) judge it first, right before the costly step, so a
     page they would remove anyway never pays for it; a page they let through meets them again,
-    in their own place, on the extracted text.
+    in their own place, on the extracted text. Steps marked `after_screens` that stand right
+    before the costly step (consent, which reads the whole page and removes few) come after
+    the screens: a page the screens remove does not pay for them either.
     """
 
     def __init__(self, steps: list[Step]):
@@ -45,8 +47,10 @@ class Pipeline:
         self.score_columns = sorted({c for s in steps for c in s.score_columns})
         self.errors_reported = 0
         costly = next((i for i, s in enumerate(self.steps) if getattr(s, "costly", False)), None)
-        self.screen_before = costly
         self.screens = [s for s in self.steps[costly + 1:] if s.screens] if costly is not None else []
+        self.screen_before = costly
+        while self.screens and self.screen_before and self.steps[self.screen_before - 1].after_screens:
+            self.screen_before -= 1
 
     def setup(self) -> None:
         for step in self.steps:

@@ -30,6 +30,10 @@ ELLIPSES = ("...", "…")
 TERMINAL_MARKS = (*SENTENCE_END_CHARS, "…")
 
 
+def has_cjk(text: str) -> bool:
+    return not text.isascii() and _CJK.search(text) is not None
+
+
 def cjk_count(text: str) -> int:
     if text.isascii():  # most web text: no pass of the regex at all
         return 0

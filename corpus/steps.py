@@ -37,6 +37,9 @@ class Step:
 
     #: True when `screen` can judge an HTML page before extraction (see Pipeline).
     screens: bool = False
+    #: True for a step that removes few pages for its cost (it reads the whole page): standing
+    #: right before the costly step, it lets the screens judge a page first (see Pipeline).
+    after_screens: bool = False
 
     def screen(self, doc: Document, view: str) -> str | None:
         """A verdict on an HTML page from `view`, its cheap text (html_view.py): a reason to

@@ -163,6 +163,9 @@ class Consent(Step):
     """
 
     name = "consent"
+    # It reads every tag of the page and removes few pages (none of the 823 shared web pages):
+    # the language screen, which removes most of them, goes first (corpus/pipeline.py).
+    after_screens = True
 
     def __init__(self, *, drop_tdm_reserved: bool = True, optout_files: list[str] | tuple = (),
                  noai_tokens: list[str] | tuple = ("noai", "noimageai")):

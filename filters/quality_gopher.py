@@ -12,10 +12,11 @@ and alphabetic-word share; every other threshold is the paper's.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
+
+import numpy as np
 
 from corpus.document import Document
 from filters import text_units
@@ -149,13 +150,13 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def repeated_ngram_chars(grams: list[tuple], ends: list[int], n: int) -> int:
+def repeated_ngram_chars(grams: list[int], ends: list[int], n: int) -> int:
     """Characters in n-grams that repeat an earlier one, overlaps counted once.
 
     As datatrove: walk the text; an n-gram already seen adds its characters and the walk
     jumps past it. `ends[i]` is the character count of words[:i] (spaces excluded).
     """
-    seen: set[tuple] = set()
+    seen: set[int] = set()
     chars, i, last = 0, 0, len(grams)
     while i < last:
         gram = grams[i]
@@ -224,26 +225,29 @@ class GopherRepetition(LanguageRules):
 
     @staticmethod
     def ngram_rules(words: list[str], n_chars: int, unspaced: bool, rules) -> str | None:
-        # Words become integers, n-grams tuples of integers: zip and Counter do the work in C.
+        # Each n-gram is an integer id, equal n-grams equal ids: the ids of the n-grams are
+        # the (n-1)-gram's id and the next word's, made dense again by numpy's sort. No tuple
+        # per position, and counting is done in C.
         vocabulary = {word: i for i, word in enumerate(dict.fromkeys(words))}
-        ids = list(map(vocabulary.__getitem__, words))
+        ids = np.fromiter(map(vocabulary.__getitem__, words), np.int64, len(words))
         ends = [0, *accumulate(map(len, words))]
         separator = 0 if unspaced else 1
-        for n in TOP_NGRAMS:
+        grams = ids
+        for n in range(2, DUPLICATE_NGRAMS[-1] + 1):
             if len(ids) < n:
-                break
-            counts = Counter(zip(*(ids[k:] for k in range(n))))
-            gram, count = counts.most_common(1)[0]
-            start = ids.index(gram[0])
-            while tuple(ids[start:start + n]) != gram:
-                start = ids.index(gram[0], start + 1)
-            gram_chars = ends[start + n] - ends[start] + separator * (n - 1)
-            if gram_chars * count / n_chars > getattr(rules, f"top_{n}gram"):
-                return f"top_{n}gram"
-        for n in DUPLICATE_NGRAMS:
-            grams = list(zip(*(ids[k:] for k in range(n))))
-            if len(set(grams)) == len(grams):
-                break  # no repeated n-gram, so no repeated longer one either
-            if repeated_ngram_chars(grams, ends, n) / n_chars > getattr(rules, f"dup_{n}gram"):
-                return f"dup_{n}gram"
+                return None
+            keys = grams[:-1] * len(ids) + ids[n - 1:]  # both below len(ids): exact in int64
+            _, first, grams, counts = np.unique(keys, return_index=True, return_inverse=True,
+                                                return_counts=True)
+            if n in TOP_NGRAMS:
+                top = int(counts.max())
+                start = int(first[counts == top].min())  # the first one seen, as Counter.most_common
+                gram_chars = ends[start + n] - ends[start] + separator * (n - 1)
+                if gram_chars * top / n_chars > getattr(rules, f"top_{n}gram"):
+                    return f"top_{n}gram"
+            else:
+                if len(counts) == len(keys):
+                    return None  # no repeated n-gram, so no repeated longer one either
+                if repeated_ngram_chars(grams.tolist(), ends, n) / n_chars > getattr(rules, f"dup_{n}gram"):
+                    return f"dup_{n}gram"
         return None

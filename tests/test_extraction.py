@@ -60,12 +60,19 @@ def test_a_comment_thread_is_pruned(shared_data):
 
 
 def test_fallback_when_trafilatura_finds_only_the_page_furniture(shared_data):
-    """A WeChat article: trafilatura returns the account's blurb and buttons (100 characters)."""
+    """A WeChat article: trafilatura reading the whole page returns the account's blurb and
+    buttons (100 characters), and the density text replaces it; the step itself gives
+    trafilatura only the density container of this Chinese page, where it finds the article."""
     html = page(shared_data, "gne_zh", "wechat__1")
-    assert len(normalise(_trafilatura(html, None, True))) < 150
+    whole_page = normalise(_trafilatura(html, None, True))
+    assert len(whole_page) < 150
+    text, extractor = choose.choose(html, whole_page, "trafilatura")
+    assert extractor == "density" and "三星" in text and len(text) > 1500
     doc = extract(html)
-    assert doc.metadata["extractor"] == "density"
+    assert doc.metadata["extractor"] == "trafilatura+density"
     assert "三星" in doc.text and len(doc.text) > 1500
+    container = choose.container_html(density.analyse(html))
+    assert container is not None and len(container) < len(html) / 10
 
 
 def test_a_chinese_page_is_never_swapped_for_its_english_footer(shared_data):

@@ -72,23 +72,29 @@ def test_pages_in_a_language_not_kept_skip_trafilatura(shared_data, monkeypatch)
     from corpus.pipeline import Pipeline
     from corpus.readers import ReadOptions, read_file
 
-    calls = []
+    from filters.consent import Consent
+
+    calls, consent_calls = [], []
     trafilatura = extract.BACKENDS["trafilatura"]
     monkeypatch.setitem(extract.BACKENDS, "trafilatura",
                         lambda *a: calls.append(1) or trafilatura(*a))
+    consent = Consent.apply
+    monkeypatch.setattr(Consent, "apply", lambda self, doc: consent_calls.append(1) or consent(self, doc))
     files, _, _ = discover([str(shared_data / "web/html/trafilatura_eval")])
     pages = [d for f in files[:40] for d in read_file(f, ReadOptions()) if isinstance(d, Document)]
-    verdicts, extracted = {}, {}
+    verdicts, extracted, consented = {}, {}, {}
     for before in (True, False):
         config = load_config(None)
         next(s for s in config["steps"] if s["use"] == "language")["before_extract"] = before
         pipeline = Pipeline(build_steps(config))
         pipeline.setup()
         calls.clear()
+        consent_calls.clear()
         verdicts[before] = [pipeline.run(copy.deepcopy(p)) for p in pages]
-        extracted[before] = len(calls)
+        extracted[before], consented[before] = len(calls), len(consent_calls)
     screened = extracted[False] - extracted[True]
     assert screened >= 10  # this folder is mostly not English or Chinese
+    assert consented[False] - consented[True] == screened  # the screen goes before consent too
     assert sum((a is None) == (b is None) for a, b in zip(verdicts[True], verdicts[False])) >= 39
     assert [v for v in verdicts[True] if v and v[0] == "language"].count(
         ("language", "other_language")) >= screened

@@ -20,7 +20,8 @@ are left out.
 Alone (backend "density") it scores token F1 0.947 on the 300 pages of xmu_zh_finance_news
 (trafilatura 0.916) but snippet F1 0.839 on trafilatura's mostly European evaluation pages
 (trafilatura 0.918), where headings, lists and tables sit outside any one container.
-So it prunes and backs up trafilatura on Chinese pages rather than replacing it (choose.py).
+So it prunes and backs up trafilatura on Chinese pages rather than replacing it, and there tells
+trafilatura which part of the page to read (choose.py).
 """
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ class Page:
 
     blocks: list[Block]
     main: list[bool]
+    container: object = None           # the lxml element that holds the main content, if any
 
     @property
     def text(self) -> str:
@@ -104,7 +106,7 @@ def analyse(html: str) -> Page:
     main = [container is not None and _inside(b.owner, container)
             and b.link_chars < MAX_LINK_SHARE * b.chars
             and not _named_boilerplate(b.owner, container) for b in blocks]
-    return Page(blocks, main)
+    return Page(blocks, main, container)
 
 
 def prose_share(lines: list[str]) -> float:
