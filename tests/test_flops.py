@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from train.kernels.flops import cpu_peak_flops, measured_peak_flops, mfu, peak_flops
+from train.kernels.flops import cpu_has_native_bf16, cpu_peak_flops, measured_peak_flops, mfu, peak_flops
 from train.model.transformer import ModelConfig, Transformer
 
 
@@ -48,3 +48,11 @@ def test_cpu_ceiling_counts_the_widest_unit_for_the_dtype():
     assert cpu_peak_flops(torch.float32, 2, ZEN4) == pytest.approx(2 * 2596.146e6 * 64)
     assert cpu_peak_flops(torch.bfloat16, 2, ZEN4) == pytest.approx(2 * 2596.146e6 * 128)
     assert cpu_peak_flops(torch.bfloat16, 1, OLD) == pytest.approx(3e9 * 32)  # no bf16 unit: fp32's
+
+
+def test_native_bf16_is_read_from_the_cpu_flags():
+    """auto picks bf16 on a CPU only where it is not emulated (emulated: ~30x slower than fp32)."""
+    assert cpu_has_native_bf16("flags\t: fpu avx2 avx512f avx512_bf16\n")
+    assert cpu_has_native_bf16("flags\t: fpu avx2 amx_bf16 amx_tile\n")
+    assert not cpu_has_native_bf16("flags\t: fpu avx2 fma\n")
+    assert not cpu_has_native_bf16("")

@@ -40,6 +40,8 @@ def test_a_stage_runs_again_when_its_config_file_or_an_input_stage_changed(tmp_p
     assert why_run_again("pretrain", pretrain, done, out) is None and why_run_again("sft", sft, done, out) is None
     assert why_run_again("dpo", ["dpo"], done, out) == "it has not finished"
     assert why_run_again("sft", [*sft, "--max-steps", "9"], done, out) == "its command changed"
+    config.write_text("# a comment, the same settings\n[train]\nlr = 0.002\n")
+    assert why_run_again("pretrain", pretrain, done, out) is None
     config.write_text("[train]\nlr = 6e-3\n")  # same command line, another config: not done
     assert why_run_again("pretrain", pretrain, done, out) == f"{config} changed"
     done["pretrain"] = {**stage_record(pretrain), "finished": 4.0}  # ran again: what reads it is stale

@@ -86,7 +86,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     optimizer: str = "adamw"        # or "muon" (matrices; AdamW for the rest)
     muon_lr: float = 0.02           # Muon's peak rate, scaled by the schedule like `lr`
-    dtype: str = "auto"             # auto = bf16 on CUDA, fp32 on CPU; or bf16 / fp32
+    dtype: str = "auto"             # auto = bf16 where the hardware multiplies it, else fp32
     compile: bool = False
     device: str = "auto"
     seed: int = 0
@@ -103,7 +103,7 @@ class TrainConfig:
         "grad_accum": "micro-batches per step",
         "lr": "peak learning rate",
         "optimizer": ("optimizer for the matrices", {"choices": ("adamw", "muon")}),
-        "dtype": ("auto: bf16 on CUDA, fp32 on CPU", {"choices": ("auto", "bf16", "fp32")}),
+        "dtype": ("auto: bf16 on CUDA and on CPUs with bf16 instructions (AVX512-BF16, AMX), fp32 elsewhere", {"choices": ("auto", "bf16", "fp32")}),
         "compile": "torch.compile the model",
         "device": "cpu, cuda, cuda:1 (default: CUDA when there is one)",
         "seed": "seed for initialisation and data order",

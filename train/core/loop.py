@@ -19,6 +19,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import nullcontext
@@ -29,7 +30,7 @@ import torch
 
 from corpus.errors import UserError
 from train.kernels.allocator import retain_freed_memory
-from train.kernels.flops import mfu, peak_flops
+from train.kernels.flops import cpu_has_native_bf16, mfu, peak_flops
 from train.model import checkpoint
 
 from .config import TrainConfig
@@ -73,7 +74,11 @@ def training_device(config: TrainConfig, dist: Distributed | None = None):
     """(device, autocast context, bf16?) a run trains with; also for passes before the loop."""
     dist = dist or Distributed.from_env()
     device = dist.device if dist.world > 1 else pick_device(config.device)
-    bf16 = config.dtype == "bf16" or (config.dtype == "auto" and device.type == "cuda")
+    native_bf16 = device.type == "cuda" or cpu_has_native_bf16()
+    bf16 = config.dtype == "bf16" or (config.dtype == "auto" and native_bf16)
+    if bf16 and not native_bf16 and dist.is_main:
+        print("warning: dtype bf16 on a CPU without bf16 instructions (AVX512-BF16 or AMX) is "
+              "emulated, about 30x slower than fp32; use dtype auto or fp32", file=sys.stderr)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     return device, autocast, bf16
 

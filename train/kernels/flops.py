@@ -43,13 +43,8 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype) -> float:
 
 def cpu_peak_flops(dtype: torch.dtype, threads: int, cpuinfo: str | None = None) -> float:
     """threads x clock x FLOPs per cycle per core of the widest unit for `dtype` (two FMA units)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as f:
-                cpuinfo = f.read()
-        except OSError:
-            cpuinfo = ""
-    flags = set(re.findall(r"^flags\s*:(.*)$", cpuinfo, re.M)[0].split()) if "flags" in cpuinfo else set()
+    cpuinfo = _read_cpuinfo() if cpuinfo is None else cpuinfo
+    flags = cpu_flags(cpuinfo)
     fp32_lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags or "avx" in flags else 4
     per_cycle = 2 * 2 * fp32_lanes            # two FMA units, a multiply and an add each
     if dtype == torch.bfloat16:
@@ -58,6 +53,26 @@ def cpu_peak_flops(dtype: torch.dtype, threads: int, cpuinfo: str | None = None)
         elif "avx512_bf16" in flags:
             per_cycle *= 2                    # VDPBF16PS: two bf16 products per fp32 lane
     return threads * _clock_hz(cpuinfo) * per_cycle
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX); without it PyTorch
+    emulates bf16 matmuls, about 30x slower than fp32 (measured: 150 vs 4,900 tokens/s)."""
+    flags = cpu_flags(_read_cpuinfo() if cpuinfo is None else cpuinfo)
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    found = re.findall(r"^flags\s*:(.*)$", cpuinfo, re.M)
+    return set(found[0].split()) if found else set()
+
+
+def _read_cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _clock_hz(cpuinfo: str) -> float:

@@ -49,6 +49,7 @@ from corpus.finalize import write_atomic_json
 STAGES = ("prepare", "clean", "tokenizer", "pretrain", "sft", "sft_lora", "reward", "reward_proxy",
           "dpo", "ppo", "evaluate")
 STATE = "recipe.json"
+SETTINGS = "settings:"  # marks a digest of a config's settings (config_digest), not of its bytes
 
 
 def load_recipe(path: str | os.PathLike) -> dict:
@@ -201,11 +202,32 @@ def paragraph_groups(value, size: int = 8) -> list[str]:
 
 
 def stage_record(command: list[str]) -> dict:
-    """What a finished stage is known by: its command line and the bytes of the `--config` files
+    """What a finished stage is known by: its command line and the settings of the `--config` files
     it reads, so that editing a config runs the stage again as editing the recipe does."""
-    configs = {value: hashlib.sha256(Path(value).read_bytes()).hexdigest()
-               for value in option_values(command, "--config") if Path(value).is_file()}
+    configs = {value: config_digest(value) for value in option_values(command, "--config") if Path(value).is_file()}
     return {"command": command, "configs": configs}
+
+
+def config_digest(path: str) -> str:
+    """A digest of the settings a TOML config file holds, not of its bytes: a comment or a
+    re-wrapped line must not throw away a finished hour of pretraining. A file that is not valid
+    TOML (the stage will say so when it runs) is known by its bytes."""
+    data = Path(path).read_bytes()
+    try:
+        settings = read_toml(path)
+    except UserError:
+        return hashlib.sha256(data).hexdigest()
+    return SETTINGS + hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def config_changed(path: str, recorded: str | None) -> bool:
+    """Whether `path` differs from what a finished stage recorded. Records written before digests
+    covered settings hold the digest of the file's bytes; those compare as bytes."""
+    if recorded is None:  # older records have no digests
+        return False
+    if recorded.startswith(SETTINGS):
+        return recorded != config_digest(path)
+    return recorded != hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def option_values(command: list[str], *flags: str) -> list[str]:
@@ -230,8 +252,8 @@ def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str 
     output = stage_output(command)
     if output is not None and not output.exists():
         return f"its output {output} is gone"
-    changed = [path for path, digest in stage_record(command)["configs"].items()
-               if record.get("configs", {}).get(path, digest) != digest]  # older records have no digests
+    changed = [path for path in stage_record(command)["configs"]
+               if config_changed(path, record.get("configs", {}).get(path))]
     if changed:
         return f"{', '.join(changed)} changed"
     for other, other_record in done.items():
