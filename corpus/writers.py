@@ -32,8 +32,9 @@ class RowWriter:
     def __init__(self, path: str, schema: pa.Schema, rows_per_group: int = 2048):
         self.path, self.schema, self.rows_per_group = path, schema, rows_per_group
         self._rows: list[dict] = []
-        self._stream = fs.open_output(path) if fs.is_uri(path) or path.endswith(".arrow") else None
-        if path.endswith(".arrow"):
+        arrow = fs.name(path).endswith(".arrow")  # a URI's name, not its query string
+        self._stream = fs.open_output(path) if fs.is_uri(path) or arrow else None
+        if arrow:
             self._writer = pa.ipc.new_file(self._stream, schema,
                                            options=pa.ipc.IpcWriteOptions(compression="lz4"))
         else:
