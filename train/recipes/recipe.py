@@ -212,11 +212,10 @@ def config_digest(path: str) -> str:
     """A digest of the settings a TOML config file holds, not of its bytes: a comment or a
     re-wrapped line must not throw away a finished hour of pretraining. A file that is not valid
     TOML (the stage will say so when it runs) is known by its bytes."""
-    data = Path(path).read_bytes()
     try:
         settings = read_toml(path)
     except UserError:
-        return hashlib.sha256(data).hexdigest()
+        return bytes_digest(path)
     return SETTINGS + hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -227,7 +226,11 @@ def config_changed(path: str, recorded: str | None) -> bool:
         return False
     if recorded.startswith(SETTINGS):
         return recorded != config_digest(path)
-    return recorded != hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return recorded != bytes_digest(path)
+
+
+def bytes_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def option_values(command: list[str], *flags: str) -> list[str]:
