@@ -21,6 +21,12 @@ def test_seed_interval_is_the_t_interval_and_one_seed_bounds_nothing():
     assert seed_interval([1.0]).low == -math.inf and verdict_word(seed_interval([1.0])) == "not shown at this scale"
 
 
+def test_a_share_over_seeds_stays_between_0_and_1():
+    # Regurgitation rates of 0.90, 1.00, 1.00 over three seeds: the t-interval reaches 1.04.
+    assert seed_interval([0.90, 1.0, 1.0]).high > 1
+    share = seed_interval([0.90, 1.0, 1.0], within=(0.0, 1.0))
+    assert share.high == 1.0 and 0 < share.low < share.mean < 1
+    assert seed_interval([0.5], within=(0.0, 1.0)).low == 0.0  # one seed: the whole range
 def test_claims_follow_the_interval_and_its_direction():
     lower = seed_interval([-0.10, -0.12, -0.09])
     assert claim(lower, "that X lowers the loss", -1) == "that X lowers the loss is shown"

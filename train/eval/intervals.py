@@ -42,14 +42,17 @@ def t_critical(df: int) -> float:
     return _T95[max(known)] if df <= 30 else 1.96
 
 
-def seed_interval(values) -> Interval:
-    """Mean and 95% t-interval over independent runs (seeds); one run gives an unbounded interval."""
+def seed_interval(values, within: tuple[float, float] = (-math.inf, math.inf)) -> Interval:
+    """Mean and 95% t-interval over independent runs (seeds); one run gives an unbounded interval.
+    `within` is the range the measure can take (a share: (0, 1)): the t-interval is symmetric and
+    over three seeds near a bound would reach past it (97% [89%, 104%]), so it is cut there."""
     values = np.asarray(list(values), np.float64)
     mean = float(values.mean())
+    lowest, highest = within
     if len(values) < 2:
-        return Interval(mean, -math.inf, math.inf, len(values))
+        return Interval(mean, lowest, highest, len(values))
     half = t_critical(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
-    return Interval(mean, mean - half, mean + half, len(values))
+    return Interval(mean, max(mean - half, lowest), min(mean + half, highest), len(values))
 
 
 def bootstrap_interval(statistic, n_items: int, seed: int = 0, resamples: int = RESAMPLES) -> Interval:

@@ -10,6 +10,7 @@ are here, the instruction-tuning ones in experiments_sft.py; EXPERIMENTS names t
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from corpus.errors import UserError
@@ -233,16 +234,19 @@ def dedup_regurgitation(recipe: dict, out: Path, work: Path, figures: Path) -> l
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     kept = sum(ADVERT in line for line in _shard_texts(work / "deduped" / SHARDS_DIR))
 
-    def over_seeds(runs: list[dict], key: str, spec: str) -> str:
-        return seed_interval(r[key] for r in runs).format(spec)
+    def over_seeds(runs: list[dict], key: str, spec: str, within=(-math.inf, math.inf)) -> str:
+        return seed_interval((r[key] for r in runs), within).format(spec)
 
-    rows = [f"| {label} | {quote(runs[0]['greedy'], 60)} | {over_seeds(runs, 'greedy_words', '.1f')} | "
-            f"{over_seeds(runs, 'mean_words', '.1f')} | {over_seeds(runs, 'rate', '.0%')} | "
-            f"{over_seeds(runs, 'advert_loss', '.2f')} | {over_seeds(runs, 'advert_tokens_guessed', '.0%')} |"
+    words, share = (0, len(ADVERT_NEXT)), (0.0, 1.0)
+    rows = [f"| {label} | {quote(runs[0]['greedy'], 60)} | {over_seeds(runs, 'greedy_words', '.1f', words)} | "
+            f"{over_seeds(runs, 'mean_words', '.1f', words)} | {over_seeds(runs, 'rate', '.0%', share)} | "
+            f"{over_seeds(runs, 'advert_loss', '.2f', (0.0, math.inf))} | "
+            f"{over_seeds(runs, 'advert_tokens_guessed', '.0%', share)} |"
             for label, runs in results.items()]
     advert, deduped = results["with the repeated advert"], results["deduplicated"]
     loss_gap = seed_interval(d["advert_loss"] - a["advert_loss"] for a, d in zip(advert, deduped))
-    words_gap = seed_interval(a["mean_words"] - d["mean_words"] for a, d in zip(advert, deduped))
+    words_gap = seed_interval((a["mean_words"] - d["mean_words"] for a, d in zip(advert, deduped)),
+                              (-len(ADVERT_NEXT), len(ADVERT_NEXT)))
     first = advert[0]
     return ["#### Does deduplication prevent regurgitation?", "",
             f"An advert paragraph pasted into each of the {copies:,} cleaned documents; dedup (`{clean_line}`) "
