@@ -100,8 +100,10 @@ def measured_peak_flops(device: torch.device | str, dtype: torch.dtype, repeats:
 def _time_matmuls(device: torch.device, dtype: torch.dtype, repeats: int) -> float:
     # Big enough to saturate the device, small enough to stay fast: a 1536^3 fp32 matmul is
     # ~20 ms on two CPU cores; 8192^3 keeps an H100's tensor cores busy for ~1 ms per call.
+    # An emulated bf16 matmul is ~30x slower, so 512^3 (1/27 of the work) takes about as long.
     cuda = device.type == "cuda"
-    n = 8192 if cuda else 1536
+    emulated = not cuda and dtype == torch.bfloat16 and not cpu_has_native_bf16()
+    n = 8192 if cuda else 512 if emulated else 1536
     calls = 10 if cuda else 2  # per timing, so kernel launch and timer overheads vanish
     generator = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, generator=generator).to(dtype)
