@@ -7,8 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
-import pytest
+# Under `pytest -n N` each of the N workers (and the CLI processes it starts) gets one torch
+# thread: N workers of 2 threads each on N cores fight over them, and the tiny models here gain
+# nothing from a second thread (the tiny recipe's test: 432 s beside another worker, 136 s alone).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", ROOT.parent / "shared" / "data"))
