@@ -27,6 +27,8 @@ def test_a_share_over_seeds_stays_between_0_and_1():
     share = seed_interval([0.90, 1.0, 1.0], within=(0.0, 1.0))
     assert share.high == 1.0 and 0 < share.low < share.mean < 1
     assert seed_interval([0.5], within=(0.0, 1.0)).low == 0.0  # one seed: the whole range
+
+
 def test_claims_follow_the_interval_and_its_direction():
     lower = seed_interval([-0.10, -0.12, -0.09])
     assert claim(lower, "that X lowers the loss", -1) == "that X lowers the loss is shown"
