@@ -30,10 +30,13 @@ def write_results(recipe: dict, recipe_path: Path, out: Path, state: dict) -> Pa
         return f"`xiulian {shlex.join(done[stage]['command'])}`" if stage in done else ""
 
     title = recipe.get("recipe", {}).get("title", f"Recipe {name}")
+    times = ", ".join(f"{s} {v['seconds']:.0f} s" for s, v in done.items() if "seconds" in v)
+    # An experiments-only page trains its own runs on top of the stages: their times are not its own.
+    times = (f"The stages it starts from took, on this machine: {times}." if evaluate.get("experiments_only")
+             else f"Stage times on this machine: {times}.")
     lines = [f"## {title}", "",
              f"Made by `xiulian recipe run {recipe_path} -o {out}`; every number below is read from "
-             "that run's outputs. Stage times on this machine: "
-             + ", ".join(f"{s} {v['seconds']:.0f} s" for s, v in done.items() if "seconds" in v) + ".", ""]
+             f"that run's outputs. {times}", ""]
     from .report_behaviour import behaviour_section
     from .report_pretraining import pretraining_section
     sections = [] if evaluate.get("experiments_only") else [
