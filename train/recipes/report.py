@@ -30,13 +30,13 @@ def write_results(recipe: dict, recipe_path: Path, out: Path, state: dict) -> Pa
         return f"`xiulian {shlex.join(done[stage]['command'])}`" if stage in done else ""
 
     title = recipe.get("recipe", {}).get("title", f"Recipe {name}")
-    times = ", ".join(f"{s} {v['seconds']:.0f} s" for s, v in done.items() if "seconds" in v)
+    stage_times = ", ".join(f"{s} {v['seconds']:.0f} s" for s, v in done.items() if "seconds" in v)
     # An experiments-only page trains its own runs on top of the stages: their times are not its own.
-    times = (f"The stages it starts from took, on this machine: {times}." if evaluate.get("experiments_only")
-             else f"Stage times on this machine: {times}.")
+    times_sentence = (f"The stages it starts from took, on this machine: {stage_times}."
+                      if evaluate.get("experiments_only") else f"Stage times on this machine: {stage_times}.")
     lines = [f"## {title}", "",
              f"Made by `xiulian recipe run {recipe_path} -o {out}`; every number below is read from "
-             f"that run's outputs. {times}", ""]
+             f"that run's outputs. {times_sentence}", ""]
     from .report_behaviour import behaviour_section
     from .report_pretraining import pretraining_section
     sections = [] if evaluate.get("experiments_only") else [
