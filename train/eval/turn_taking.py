@@ -21,7 +21,7 @@ import torch
 
 from train.model.chat_template import prompt_ids, stop_ids
 from train.model.checkpoint import load_model, load_tokenizer
-from train.model.generation import stream_tokens
+from train.serve.rollout import sample_answers
 
 SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 UNITS = re.compile(r"[\u4e00-\u9fff]|[^\W\d_]+")   # a Chinese character, or a run of letters
@@ -81,18 +81,17 @@ def behaviour(checkpoint, prompts: list[tuple[str, str]], chat: bool, max_new_to
     "per_prompt": {"ended", "asks", "degenerate": 0/1 lists}} over (language, instruction) prompts,
     greedy; with `keep_replies`, also "replies", every one in order."""
     tokenizer, model = load_tokenizer(checkpoint), load_model(checkpoint).eval()
-    stops = stop_ids(tokenizer)
+    encoded = [(prompt_ids(tokenizer, [{"role": "user", "content": text}]) if chat
+                else tokenizer.encode(text + "\n"))[-max(8, model.config.max_seq_len - max_new_tokens):]
+               for _, text in prompts]
+    # One batch: greedy decoding of every prompt at once, each as it would decode alone.
+    answers = sample_answers(model, encoded, max_new_tokens, temperature=0, stop=set(stop_ids(tokenizer)))
     per_prompt: dict[str, list[int]] = {"ended": [], "asks": [], "degenerate": []}
     examples: dict[str, tuple[str, str]] = {}
     replies = []
-    for language, text in prompts:
-        ids = (prompt_ids(tokenizer, [{"role": "user", "content": text}]) if chat
-               else tokenizer.encode(text + "\n"))
-        ids = ids[-max(8, model.config.max_seq_len - max_new_tokens):]
-        out = list(stream_tokens(model, ids, max_new_tokens, temperature=0, stop=set()))
-        stopped_at = next((i for i, t in enumerate(out) if t in stops), None)
-        reply = tokenizer.decode(out[:stopped_at] if stopped_at is not None else out)
-        per_prompt["ended"].append(int(stopped_at is not None))
+    for (language, text), answer in zip(prompts, answers):
+        reply = tokenizer.decode(answer.ids)
+        per_prompt["ended"].append(int(answer.finished))
         per_prompt["asks"].append(int(mostly_questions(reply)))
         per_prompt["degenerate"].append(int(degenerate(reply)))
         examples.setdefault(language, (text, reply))

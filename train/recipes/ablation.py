@@ -150,7 +150,7 @@ def _tokenizer(ablation: Ablation, out: Path, progress: bool) -> str:
 
 
 def _train_tasks(ablation: Ablation, out: Path, tokenizer: str) -> list[TrainTask]:
-    threads = max(1, len(os.sched_getaffinity(0)) // ablation.workers)
+    threads = max(1, min(len(os.sched_getaffinity(0)) // ablation.workers, _thread_cap()))
     tasks = []
     for variant in ablation.variants:
         folder = out / "variants" / variant.name
@@ -164,6 +164,14 @@ def _train_tasks(ablation: Ablation, out: Path, tokenizer: str) -> list[TrainTas
                 max(1, ablation.steps // 8), tuple(ablation.heldout), ablation.heldout_tokens,
                 tuple(ablation.task_limit.items()), threads))
     return tasks
+
+
+def _thread_cap() -> int:
+    """The user's OMP_NUM_THREADS, where set: torch.set_num_threads would otherwise override it."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
+    except ValueError:
+        return os.cpu_count() or 1
 
 
 def _pretrain_toml(base: str | None, data: dict) -> str:
