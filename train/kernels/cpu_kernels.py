@@ -33,11 +33,17 @@ FLAG_SETS = (
     (["-O3", "-march=native"], []),
 )
 _lib: ctypes.CDLL | None | bool = False  # False: not tried yet
+_loaded = False  # a plain bool that torch.compile reads as a constant
 
 
-@torch.compiler.assume_constant_result
 def available() -> bool:
-    """True where the kernels are built (or were cached) and loaded."""
+    """True where the kernels are built (or were cached) and loaded. Traced by torch.compile it
+    reads the flag an eager call set (the model's constructor makes one, `dispatch.load_kernels`):
+    a trace must not build a library. (Marking this function with
+    torch.compiler.assume_constant_result instead imports torch._dynamo with this module, 1.7 s
+    added to every command that loads a model, an error message included.)"""
+    if torch.compiler.is_compiling():
+        return _loaded
     return _load() is not None
 
 
@@ -47,7 +53,7 @@ def usable(*tensors: torch.Tensor) -> bool:
 
 
 def _load() -> ctypes.CDLL | None:
-    global _lib
+    global _lib, _loaded
     if _lib is False:
         _lib = None
         if os.environ.get("XIULIAN_KERNELS", "").lower() != "off" and sys.platform.startswith("linux"):
@@ -55,6 +61,7 @@ def _load() -> ctypes.CDLL | None:
                 _lib = ctypes.CDLL(str(_build()))
             except (OSError, RuntimeError) as e:
                 warnings.warn(f"xiulian: fused CPU kernels unavailable ({e}); using PyTorch ops")
+        _loaded = _lib is not None
     return _lib
 
 

@@ -23,6 +23,12 @@ _CPU_LAYERS = {
 }
 
 
+def load_kernels() -> None:
+    """Build or load the CPU kernels now, in eager mode (a model's constructor calls it): under
+    torch.compile `fused_kernel` only reads whether they loaded."""
+    cpu_kernels.available()
+
+
 def fused_kernel(op: str, *tensors: torch.Tensor) -> Callable | None:
     """The kernel that runs `op` on these tensors, or None where the caller's PyTorch form runs.
 

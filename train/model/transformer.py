@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from train.kernels.dispatch import fused_kernel
+from train.kernels.dispatch import fused_kernel, load_kernels
 
 
 @dataclass
@@ -190,6 +190,7 @@ class Transformer(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init_weights)
+        load_kernels()
         # GPT-2 style: residual projections scaled down with depth, so the stream stays O(1).
         for name, p in self.named_parameters():
             if name.endswith(("o_proj.weight", "down_proj.weight")):
