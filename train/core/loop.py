@@ -37,6 +37,10 @@ from .config import TrainConfig
 from .distributed import Distributed
 from .stage import Stage
 
+# RUN/loss.png is redrawn at a save at most this often, and at the last step: drawing it costs
+# ~0.2 s, which a run saving every few steps (an ablation's short proxies) paid again and again.
+PLOT_EVERY_S = 30.0
+
 
 def lr_at(step: int, config: TrainConfig) -> float:
     """Linear warmup to `lr`, then cosine down to `lr * min_lr_ratio` at `max_steps`."""
@@ -149,6 +153,7 @@ class Trainer:
         bar = tqdm(total=config.max_steps, initial=self.step, desc="train", unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         last_val = None
+        plotted_at = time.perf_counter()
         stop = _StopOnSigterm()
         while self.step < config.max_steps:
             started = time.perf_counter()
@@ -167,9 +172,11 @@ class Trainer:
             if self.step % save_every == 0 or self.step == config.max_steps:
                 metrics and metrics.flush()
                 self.save()
-                if self.dist.is_main:
+                if self.dist.is_main and (self.step == config.max_steps
+                                          or time.perf_counter() - plotted_at >= PLOT_EVERY_S):
                     from .plots import plot_run
                     plot_run(self.run_dir)
+                    plotted_at = time.perf_counter()
             bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{tokens_per_s:,.0f}",
                             mfu=f"{record['mfu']:.1%}", refresh=False)
             bar.update(1)
