@@ -21,6 +21,16 @@ SHARED_DATA = Path(os.environ.get("XIULIAN_SHARED_DATA", ROOT.parent / "shared" 
 DEMO_WARC = ROOT / "data" / "demo" / "demo.warc.gz"
 
 
+# The two longest tests (about 1.5 minutes each) start first: in collection order they came late,
+# and `pytest -n 2` ended with one worker running one of them while the other sat idle.
+LONGEST_FIRST = ("tests/test_recipe.py::test_tiny_recipe_runs_end_to_end_and_resumes",
+                 "tests/test_ablation.py::test_tiny_ablation_runs_and_resumes")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.nodeid not in LONGEST_FIRST)  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "SOURCES.md").exists():
