@@ -85,7 +85,7 @@ def behaviour(checkpoint, prompts: list[tuple[str, str]], chat: bool, max_new_to
                 else tokenizer.encode(text + "\n"))[-max(8, model.config.max_seq_len - max_new_tokens):]
                for _, text in prompts]
     # One batch: greedy decoding of every prompt at once, each as it would decode alone.
-    answers = sample_answers(model, encoded, max_new_tokens, temperature=0, stop=set(stop_ids(tokenizer)))
+    answers = sample_answers(model, encoded, max_new_tokens, temperature=0, stop=stop_ids(tokenizer))
     per_prompt: dict[str, list[int]] = {"ended": [], "asks": [], "degenerate": []}
     examples: dict[str, tuple[str, str]] = {}
     replies = []
