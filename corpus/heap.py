@@ -4,8 +4,10 @@ glibc keeps what a process frees on its heap for reuse (only the top of the heap
 by itself), and so does Arrow's allocator: after the driver resolved MinHash's verified pairs
 at 10 M documents it stayed ≈ 240 MiB above its rest through the index and finalize. Measured
 alone, `graph.stars` over 1 M pairs left 100 MiB resident after everything was freed, 0 after
-`malloc_trim(0)`. Called by the driver after each corpus step and by local workers after each
-task; a no-op where the C library has no malloc_trim (musl, macOS).
+`malloc_trim(0)`. Called by the driver after each corpus step (with a garbage collection) and
+after each task, by local workers or by the driver where it runs the tasks itself (without one:
+a full collection takes ~0.2 s in a process that has imported torch, and the tasks' garbage is
+freed by reference counting); a no-op where the C library has no malloc_trim (musl, macOS).
 
 A worker trims only when its heap holds at least WORKER_KEEPS of free memory: a trim hands the
 free pages back and the next task faults them in again (~5k page faults a task, ~58k extra

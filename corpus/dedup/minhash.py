@@ -78,7 +78,7 @@ class MinHashDedup(CorpusStep):
             pairs = pairs[~(earlier.holds(pairs[:, 0]) | earlier.holds(pairs[:, 1]))]
         duplicates, survivors = stars(pairs[:, 0], pairs[:, 1])
         del pairs
-        release_heap()  # stars' scratch (≈ 120 MiB per million pairs) is not kept
+        release_heap(collect=False)  # stars' scratch (≈ 120 MiB per million pairs: arrays, no cycles)
         clusters.apply(corpus, self.name, duplicates, survivors, offsets, earlier)
 
     def params(self) -> dict:
