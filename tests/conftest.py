@@ -27,8 +27,26 @@ LONGEST_FIRST = ("tests/test_recipe.py::test_tiny_recipe_runs_end_to_end_and_res
                  "tests/test_ablation.py::test_tiny_ablation_runs_and_resumes")
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
+    """Name each test's `xdist_group` in its id, which is how `--dist loadgroup` keeps a group
+    on one worker: xdist 3.8 writes `item._nodeid`, which pytest 9 no longer reads (it keeps the
+    id in `item._id`), so the groups were split and each worker started its own Ray cluster.
+    xdist sends the groups first (largest unit first); of the rest, the two longest go first."""
+    if config.getoption("loadgroup", False):
+        for item in items:
+            groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                             for m in item.iter_markers("xdist_group")})
+            if groups and "@" not in item.nodeid:
+                _rename(item, f"{item.nodeid}@{'_'.join(groups)}")
     items.sort(key=lambda item: item.nodeid not in LONGEST_FIRST)  # stable: the rest keep their order
+
+
+def _rename(item, nodeid: str) -> None:
+    if hasattr(item, "_id"):  # pytest >= 9
+        from _pytest.nodeid import NodeId
+        item._id = NodeId.parse(nodeid)
+    else:
+        item._nodeid = nodeid
 
 
 @pytest.fixture(scope="session")
