@@ -22,6 +22,7 @@ one that was cut resumes (clean and pretrain resume by themselves).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import time
@@ -54,7 +55,7 @@ class TrainTask:
     preset: str
     config: str
     steps: int
-    eval_every: int
+    eval_every: int                              # ceil(steps / 8): at most 8 points on the curve
     heldout: tuple[str, ...]
     heldout_tokens: int
     tasks: tuple[tuple[str, int | None], ...]    # (task, first N items)
@@ -161,7 +162,7 @@ def _train_tasks(ablation: Ablation, out: Path, tokenizer: str) -> list[TrainTas
             tasks.append(TrainTask(
                 variant.name, seed, str(out / "clean" / variant.clean_key / "shards"), tokenizer,
                 str(folder / f"seed-{seed}"), ablation.preset, str(config), ablation.steps,
-                max(1, ablation.steps // 8), tuple(ablation.heldout), ablation.heldout_tokens,
+                math.ceil(ablation.steps / 8), tuple(ablation.heldout), ablation.heldout_tokens,
                 tuple(ablation.task_limit.items()), threads))
     return tasks
 
