@@ -42,11 +42,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _rename(item, nodeid: str) -> None:
-    if hasattr(item, "_id"):  # pytest >= 9
+    try:
         from _pytest.nodeid import NodeId
-        item._id = NodeId.parse(nodeid)
-    else:
+    except ImportError:  # pytest < 9 keeps the id as a string
         item._nodeid = nodeid
+    else:
+        item._id = NodeId.parse(nodeid)
 
 
 @pytest.fixture(scope="session")
