@@ -93,23 +93,26 @@ def scores(model, encoded) -> list[float]:
     return out
 
 
-def run(sets: dict, seed: int) -> dict:
+def encode(sets: dict) -> tuple[dict, int, int]:
+    """Each set as (character ids, bag ids, label) rows, the vocabularies from the training rows
+    (COLD's minus its holdout, plus the offensive words): the same for every seed, made once."""
     from filters import lexicon_features
     from filters.classifier_data import Example
-    from filters.fasttext_model import Tokenizer, best_threshold, metrics
+    from filters.fasttext_model import Tokenizer
     tokenizer = Tokenizer.for_language("zh")
-    rows = sets["fit"] + [Example(w, True) for w in lexicon_features.rows(tokenizer.lexicon)]
-    split = {name: [split_tokens(tokenizer, e.text) for e in examples] for name, examples in
-             [("fit", rows)] + [(n, x) for n, x in sets.items() if n != "fit"]}
+    rows = {**sets, "fit": sets["fit"] + [Example(w, True) for w in lexicon_features.rows(tokenizer.lexicon)]}
+    split = {name: [split_tokens(tokenizer, e.text) for e in examples] for name, examples in rows.items()}
     seq_vocab = Vocabulary(s for s, _ in split["fit"])
     bag_vocab = Vocabulary(b for _, b in split["fit"])
+    data = {name: [(seq_vocab.ids(s), bag_vocab.ids(b), e.positive) for (s, b), e in zip(split[name], examples)]
+            for name, examples in rows.items()}
+    return data, len(seq_vocab), len(bag_vocab)
 
-    def encode(name, examples):
-        return [(seq_vocab.ids(s), bag_vocab.ids(b), e.positive) for (s, b), e in zip(split[name], examples)]
 
-    data = {"fit": encode("fit", rows), **{n: encode(n, x) for n, x in sets.items() if n != "fit"}}
+def run(data: dict, n_seq: int, n_bag: int, seed: int) -> dict:
+    from filters.fasttext_model import best_threshold, metrics
     torch.manual_seed(seed)
-    model = GruClassifier(len(seq_vocab), len(bag_vocab))
+    model = GruClassifier(n_seq, n_bag)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(seed)
@@ -142,7 +145,8 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(2)
     sets = load("--toxicn" in argv)
     sets["pairs"] = pairs(sets["holdout"])
-    runs = [run(sets, seed) for seed in SEEDS]
+    data, n_seq, n_bag = encode(sets)
+    runs = [run(data, n_seq, n_bag, seed) for seed in SEEDS]
     for r in runs:
         print(json.dumps(r), file=sys.stderr, flush=True)
     summary = {"setting": "gru", "epochs": [r["epoch"] for r in runs]}
