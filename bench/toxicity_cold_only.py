@@ -26,6 +26,11 @@ longer than one COLD comment. ToxiCN is read only with `--toxicn`, once per sett
                      word-list rows too: homophone-coded slurs share a feature; needs pypinyin
                      (not a xiulian dependency)
   dim:D, min-count:N fastText capacity / vocabulary pruning
+  prune-noisy[:S]    confident learning (Northcutt et al. 2021): 5-fold out-of-fold scores on the
+                     training rows, each class's threshold the mean score of its own rows; a row
+                     whose other class clears its threshold while its own does not is dropped
+                     (COLD's labels were made with a model in the loop, so some are noise);
+                     S shuffles which rows share a fold (default: row order, i % 5)
   loto[:group-mask]  leave-one-topic-out on COLD (train on two of race/gender/region, test on
                      the third's train+dev rows): a COLD-only measure of transfer to a new target
 
@@ -183,6 +188,29 @@ def augmented(setting: str, rows: list) -> list:
     return []
 
 
+def confidently_clean(rows: list, transform, shuffle: int | None, folds: int = 5) -> list:
+    """The rows whose given label out-of-fold scores do not contradict (confident learning)."""
+    fold = [i % folds for i in range(len(rows))]
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(fold)
+    out_of_fold = [0.0] * len(rows)
+    for k in range(folds):
+        held = [i for i in range(len(rows)) if fold[i] == k]
+        model = fit_model([e for i, e in enumerate(rows) if fold[i] != k], transform)
+        for i, p in zip(held, model.score([transform(rows[i].text) for i in held])):
+            out_of_fold[i] = p
+    positive = [p for p, e in zip(out_of_fold, rows) if e.positive]
+    negative = [1 - p for p, e in zip(out_of_fold, rows) if not e.positive]
+    t_pos, t_neg = sum(positive) / len(positive), sum(negative) / len(negative)
+    kept = [e for p, e in zip(out_of_fold, rows)
+            if not ((e.positive and p < t_pos and 1 - p >= t_neg)
+                    or (not e.positive and 1 - p < t_neg and p >= t_pos))]
+    print(json.dumps({"prune-noisy": {"rows": len(rows), "dropped": len(rows) - len(kept),
+                      "dropped_positive": sum(e.positive for e in rows) - sum(e.positive for e in kept),
+                      "t_pos": round(t_pos, 3), "t_neg": round(t_neg, 3)}}), file=sys.stderr)
+    return kept
+
+
 def load(read_toxicn: bool):
     from filters.classifier_data import is_holdout, load_examples
     cold = load_examples(str(DATA / "cold_train.csv"), "TEXT", "label", ["1"])
@@ -221,7 +249,10 @@ def run(setting: str, sets: dict) -> dict:
     if setting.startswith(("dim:", "min-count:")):
         name, value = setting.split(":")
         params = TrainParams.for_language("zh", **{name.replace("-", "_"): int(value)})
-    classifier = fit_model(sets["fit"] + augmented(setting, sets["fit"]), transform, params)
+    rows = sets["fit"]
+    if setting.startswith("prune-noisy"):
+        rows = confidently_clean(rows, transform, int(setting[12:]) if setting[12:] else None)
+    classifier = fit_model(rows + augmented(setting, rows), transform, params)
     scoring = setting if setting in ("max-sentence", "noisy-or-sentence") or \
         setting.startswith("max-window:") else "whole"
     score = document_scorer(classifier, scoring)
