@@ -64,6 +64,13 @@ class Hit:
     spans: list = field(default_factory=list)
 
 
+def _same_as_previous(values: np.ndarray) -> np.ndarray:
+    """Per element: equal to the one before it (the first never is; empty stays empty)."""
+    same = np.zeros(len(values), bool)
+    same[1:] = values[1:] == values[:-1]
+    return same
+
+
 class NgramIndex:
     """Build with `add_file` for each file, then `freeze`; then `scan` documents."""
 
@@ -92,7 +99,9 @@ class NgramIndex:
             if chars > _BATCH_CHARS:  # bounded memory, and a rare NFKC-needing unit costs little
                 indexed.append(self._add_units(units, np.array(unit_item, np.int64), settings))
                 units, unit_item, chars = [], [], 0
-        if fields and not units and not indexed and source.items:
+        if not source.items:
+            raise UserError(f"benchmark {path}: no records")
+        if fields and not units and not indexed:
             raise UserError(f"benchmark {path}: no record has the field(s) {', '.join(fields)}")
         indexed.append(self._add_units(units, np.array(unit_item, np.int64), settings))
         source.indexed = len(np.unique(np.concatenate(indexed)))
@@ -148,11 +157,10 @@ class NgramIndex:
         order = np.lexsort((cols[1], cols[3]))
         cols = [c[order] for c in cols]
         items, full = cols[1], cols[3]
-        same_entry = np.r_[False, full[1:] == full[:-1]]
-        fresh = ~(same_entry & np.r_[False, items[1:] == items[:-1]])   # one row per (entry, item)
+        fresh = ~(_same_as_previous(full) & _same_as_previous(items))   # one row per (entry, item)
         cols = [c[fresh] for c in cols]
         items, full = cols[1], cols[3]
-        group = np.cumsum(~np.r_[False, full[1:] == full[:-1]])
+        group = np.cumsum(~_same_as_previous(full))
         items_per_entry = np.bincount(group)[group]
         limit = np.array([s.settings.common_items for s in self.sources])[self.source_of(items)]
         template = items_per_entry >= limit

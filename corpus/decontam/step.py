@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 from .. import fs
@@ -96,6 +97,10 @@ class Decontaminate(Step):
                 index.add_file(path, self.fields, self.settings, label)
             else:  # validation sets: their own fields and match threshold
                 index.add_file(path, self.holdout_fields, self.holdout_settings, label)
+        for source in index.sources:
+            if not source.indexed:
+                print(f"warning: benchmark {source.path}: none of its {source.items} record(s) is "
+                      "long enough to index, so it can match nothing", file=sys.stderr)
         index.freeze()
         self.index = index
         self.build_seconds = time.perf_counter() - started
