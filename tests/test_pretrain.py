@@ -203,6 +203,15 @@ def test_hf_export_and_import_keep_the_logits(trained, tmp_path):
     imported = load_model(tmp_path / "imported").eval()
     with torch.no_grad():
         assert torch.allclose(imported(ids), llama(ids).logits, atol=1e-4)
+    # An HF folder shares our file names: the native commands say to import it, not crash on it.
+    proc = run_cli("generate", tmp_path / "hf", "--prompt", "x", check=False)
+    assert proc.returncode == 2 and "xiulian import-hf" in proc.stderr and "Traceback" not in proc.stderr
+    for target in (trained, trained / "checkpoint", tmp_path / "imported"):  # never over a checkpoint
+        proc = run_cli("export", trained, "--hf", target, check=False)
+        assert proc.returncode == 2 and "export to a new folder" in proc.stderr
+    proc = run_cli("import-hf", tmp_path / "llama", "-o", tmp_path / "llama", check=False)
+    assert proc.returncode == 2 and "import to a new folder" in proc.stderr
+    assert load_model(trained) is not None and load_model(tmp_path / "imported") is not None
 
 
 def test_user_errors_are_one_line(tmp_path, prose_files, tokenizer_dir):

@@ -38,11 +38,32 @@ def _is_checkpoint(directory: Path) -> bool:
                                                 or (directory / ADAPTER_WEIGHTS).is_file())
 
 
+def _is_hugging_face(directory: Path) -> bool:
+    """HF folders share our file names (config.json, model.safetensors); their config has no
+    `model` section and names a `model_type` instead."""
+    try:
+        config = json.loads((directory / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "model" not in config and "model_type" in config
+
+
+def holds_checkpoint(directory: str | os.PathLike) -> bool:
+    """Is `directory` a xiulian checkpoint or a run folder with one (what a write would destroy)?"""
+    try:
+        return not _is_hugging_face(resolve(directory))
+    except UserError:
+        return False
+
+
 def resolve(path: str | os.PathLike) -> Path:
     """A checkpoint folder from CKPT or RUN (its `checkpoint/`; `checkpoint.old/` if a save was cut)."""
     path = Path(path)
     for candidate in (path, path / "checkpoint", path / "checkpoint.old"):
         if _is_checkpoint(candidate):
+            if _is_hugging_face(candidate):
+                raise UserError(f"{candidate} is a Hugging Face model folder, not a xiulian "
+                                f"checkpoint; convert it first: xiulian import-hf {candidate} -o CKPT")
             return candidate
     raise UserError(f"no checkpoint at {path} (expected {WEIGHTS} and {CONFIG}, or a run folder)")
 

@@ -45,11 +45,15 @@ def export_hf(ckpt: str, out_dir: str) -> Path:
     from safetensors.torch import save_file
 
     from .lora import has_lora, merge_lora
+    out = Path(out_dir)
+    if checkpoint.holds_checkpoint(out) or out.resolve() in (Path(ckpt).resolve(),
+                                                            checkpoint.resolve(ckpt).resolve()):
+        raise UserError(f"{out} holds a xiulian checkpoint (or is the run being exported); "
+                        "export to a new folder")
     model = checkpoint.load_model(ckpt)
     if has_lora(model):
         merge_lora(model)  # vLLM and transformers get one plain model; the adapter stays in CKPT
     tokenizer = checkpoint.load_tokenizer(ckpt)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {}
     for name, tensor in model.state_dict().items():
@@ -125,6 +129,8 @@ def import_hf(source_dir: str, out_dir: str) -> Path:
     source = Path(source_dir)
     if not (source / "config.json").is_file():
         raise UserError(f"{source}: no config.json; not a Hugging Face model folder")
+    if Path(out_dir).resolve() == source.resolve():
+        raise UserError(f"{out_dir}: would overwrite the folder being imported; import to a new folder")
     config = _our_config(json.loads((source / "config.json").read_text()), source)
     state = {}
     for name, tensor in _hf_weights(source).items():
