@@ -47,6 +47,11 @@ def test_a_stage_runs_again_when_its_config_file_or_an_input_stage_changed(tmp_p
     done["pretrain"] = {**stage_record(pretrain), "finished": 4.0}  # ran again: what reads it is stale
     assert why_run_again("sft", sft, done, out) == "pretrain, whose output it reads, ran again since"
     assert why_run_again("pretrain", pretrain, done, out) is None  # the stage before it did not run again
+    # The same data folder spelled another way ($SHARED=../shared/data or an absolute path) is no change.
+    spelled = [*pretrain[:2], str(out / "x" / ".." / "clean" / "shards"), *pretrain[3:]]
+    (out / "clean" / "shards").mkdir(parents=True)
+    (out / "x").mkdir()
+    assert why_run_again("pretrain", spelled, done, out) is None
     (out / "sft").rmdir()  # a finished stage whose folder was deleted is not done
     assert why_run_again("sft", sft, done, out) == f"its output {out / 'sft'} is gone"
 
@@ -56,6 +61,16 @@ def test_unknown_tables_are_a_clear_error(tmp_path):
     bad.write_text("[pretrian]\nmax_steps = 3\n")
     with pytest.raises(UserError, match="unknown table.*pretrian"):
         load_recipe(bad)
+
+
+def test_a_recipe_without_stages_and_a_stage_without_its_inputs_are_clear_errors(tmp_path):
+    (tmp_path / "empty.toml").write_text("")
+    with pytest.raises(UserError, match="no stages"):
+        load_recipe(tmp_path / "empty.toml")
+    proc = run_cli("recipe", "run", ROOT / "data" / "recipes" / "tiny.toml", "-o", tmp_path / "run",
+                   "--only", "pretrain", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "stage pretrain reads the output of clean, tokenizer, which has not run" in proc.stderr
 
 
 def test_publishing_replaces_only_its_own_section(tmp_path):

@@ -25,7 +25,7 @@ def add_parsers(sub, command) -> None:
 def _run(args) -> int:
     from .recipe import run_recipe
     page = run_recipe(args.recipe, args.output, args.only)
-    print(f"results: {page}")
+    print(f"results: {page}" if page else "done (no [evaluate] stage ran, so no RESULTS.md was written)")
     return 0
 
 

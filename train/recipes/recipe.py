@@ -63,6 +63,8 @@ def load_recipe(path: str | os.PathLike) -> dict:
     unknown = sorted(set(recipe) - set(STAGES) - {"recipe"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    if not set(recipe) & set(STAGES):
+        raise UserError(f"{path}: no stages; a recipe has tables among {', '.join(STAGES)}")
     return expand_paths(recipe)
 
 
@@ -244,13 +246,26 @@ def stage_output(command: list[str]) -> Path | None:
     return Path(outputs[0]) if outputs else None
 
 
+def reads_output_of(command: list[str], folder: Path) -> bool:
+    """Does the command name `folder` (another stage's output) or a path inside it?"""
+    return any(arg == str(folder) or arg.startswith(str(folder) + os.sep) for arg in command)
+
+
+def same_command(done: list[str], now: list[str]) -> bool:
+    """Equal, or equal but for paths spelled differently that are the same file ($SHARED set
+    to another spelling of the same folder is not a change)."""
+    return done == now or (len(done) == len(now) and all(
+        a == b or (os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b))
+        for a, b in zip(done, now)))
+
+
 def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str | None:
     """None when `stage` finished with this very command, config files and inputs; else why not.
     Inputs are the outputs of earlier stages that the command names (OUT/sft, OUT/clean/shards)."""
     record = done.get(stage)
     if record is None:
         return "it has not finished"
-    if record["command"] != command:
+    if not same_command(record["command"], command):
         return "its command changed"
     output = stage_output(command)
     if output is not None and not output.exists():
@@ -260,15 +275,15 @@ def why_run_again(stage: str, command: list[str], done: dict, out: Path) -> str 
     if changed:
         return f"{', '.join(changed)} changed"
     for other, other_record in done.items():
-        folder = str(out / other)
-        reads = any(arg == folder or arg.startswith(folder + os.sep) for arg in command)
+        reads = reads_output_of(command, out / other)
         if other != stage and reads and other_record.get("finished", 0) > record.get("finished", 0):
             return f"{other}, whose output it reads, ran again since"
     return None
 
 
-def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Path:
-    """Run (or resume) every stage of the recipe; returns OUT/RESULTS.md."""
+def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Path | None:
+    """Run (or resume) every stage of the recipe; returns OUT/RESULTS.md, or None when no
+    [evaluate] stage ran to write it."""
     from corpus.cli import main as xiulian
     recipe = load_recipe(recipe_path)
     out_dir = Path(out)
@@ -282,6 +297,12 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
     for number, stage in enumerate(wanted, 1):
         command = commands[stage]
         line = "xiulian " + shlex.join(command)
+        missing = [other for other in STAGES[:STAGES.index(stage)]
+                   if other in commands and other not in state["done"] and other not in wanted
+                   and reads_output_of(command, out_dir / other)]
+        if missing:
+            raise UserError(f"stage {stage} reads the output of {', '.join(missing)}, which has not run "
+                            f"in {out_dir}: add {' '.join(missing)} to --only, or run without --only")
         reason = why_run_again(stage, command, state["done"], out_dir)
         if reason is None:
             print(f"[{number}/{len(wanted)}] {stage}: done earlier ({line})", flush=True)
@@ -312,5 +333,5 @@ def run_recipe(recipe_path: str, out: str, only: list[str] | None = None) -> Pat
         print(f"[evaluate] writing {out_dir / 'RESULTS.md'}", flush=True)
         results = write_results(recipe, Path(recipe_path), out_dir, state)
         return results
-    return out_dir / "RESULTS.md"
+    return None
 
