@@ -56,7 +56,7 @@ def test_random_sample_is_seeded(out, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--where", "languag = 'zh'"), "--where"),
+    (("--where", "languag = 'zh'"), "(columns here: id, text, url, source"),
     (("--where", "language = "), "--where"),
     (("--step", "sparkle"), "steps in the ledger: length"),
     (("--step", "length", "--reason", "too_blue"), "reasons: too_short"),

@@ -77,6 +77,9 @@ def select_rows(path: str, query: ShowQuery) -> list[dict]:
         rows = [dict(zip(names, values)) for values in cursor.fetchall()]
     except duckdb.Error as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, duckdb.BinderException):  # a column this output lacks: name the ones it has
+            columns = [r[0] for r in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            message += f" (columns here: {', '.join(columns)})"
         raise UserError(f"--where {query.where!r}: {message}" if query.where else message) from None
     if not rows and (query.step or query.reason):
         _explain_no_match(connection, source, query)
