@@ -311,6 +311,20 @@ def test_reward_command_trains_reports_accuracy_and_scores(xiulian, base_run, sh
     scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
     assert len(scored) == 300 and all(isinstance(r["reward"], float) and "messages" in r for r in scored)
     assert "scored 300 records" in capsys.readouterr().out
+    # judge's input shape, {prompt, answers}: one reward per answer, each as the single record scores it.
+    (tmp_path / "answers.jsonl").write_text(json.dumps({"prompt": "Say hi.", "answers": ["Hi!", "", "Go away."]})
+                                            + "\n" + json.dumps({"prompt": "x", "answers": []}) + "\n")
+    (tmp_path / "single.jsonl").write_text(json.dumps({"prompt": "Say hi.", "completion": "Go away."}) + "\n")
+    for name in ("answers", "single"):
+        assert xiulian("reward", "score", tmp_path / "rm", "--data", tmp_path / f"{name}.jsonl",
+                       "-o", tmp_path / f"{name}_scored.jsonl") == 0
+    [several] = [json.loads(line) for line in (tmp_path / "answers_scored.jsonl").read_text().splitlines()]
+    [single] = [json.loads(line) for line in (tmp_path / "single_scored.jsonl").read_text().splitlines()]
+    assert len(several["rewards"]) == 2 and several["rewards"][1] == pytest.approx(single["reward"], abs=1e-5)
+    assert "1 skipped" in capsys.readouterr().out
+    (tmp_path / "empty.jsonl").write_text("")
+    assert xiulian("reward", "score", tmp_path / "rm", "--data", tmp_path / "empty.jsonl") == 2
+    assert "no record to score" in capsys.readouterr().err
 
 
 def test_dpo_command_moves_the_policy_and_resumes_without_recomputing(xiulian, base_run, shared_data, tmp_path):

@@ -16,7 +16,7 @@ scores answers with it."""
 
 SCORE_HELP = """Score the final answer of each record with a reward model: pairs get reward_chosen and
 reward_rejected (and the pairwise accuracy is printed), conversations and {prompt, completion}
-records get reward."""
+records get reward, {prompt, answers: [...]} records (what `judge` reads) get rewards, one per answer."""
 
 
 def add_parsers(sub, command) -> None:

@@ -2,7 +2,8 @@
 
 Each record comes back as it was with its scores added: a pair gets `reward_chosen` and
 `reward_rejected`; a conversation (messages, ShareGPT, Alpaca) or a `{prompt, completion}`
-record (also `response` or `answer`) gets `reward`, the score of its final assistant answer.
+record (also `response` or `answer`) gets `reward`, the score of its final assistant answer;
+a `{prompt, answers: [...]}` record (what `judge` reads) gets `rewards`, one per answer.
 """
 from __future__ import annotations
 
@@ -18,11 +19,18 @@ ANSWER_KEYS = ("completion", "response", "answer")
 
 
 def conversations_of(record) -> tuple[str, list[list[dict]]]:
-    """("pair", [chosen, rejected]) or ("single", [conversation]); Skipped if neither."""
+    """("pair", [chosen, rejected]), ("answers", [one per answer]) or ("single", [conversation]);
+    Skipped if none."""
     if isinstance(record, dict) and ("chosen" in record or isinstance(record.get("output"), list)):
         pair = to_pair(record)
         return "pair", [pair.prompt + [{"role": "assistant", "content": pair.chosen}],
                         pair.prompt + [{"role": "assistant", "content": pair.rejected}]]
+    if isinstance(record, dict) and "prompt" in record and isinstance(record.get("answers"), list):
+        answers = [a for a in record["answers"] if isinstance(a, str) and a.strip()]
+        if not answers:
+            raise Skipped("a prompt whose answers list has no text")
+        prompt = as_messages(record["prompt"], "user")
+        return "answers", [to_messages({"messages": prompt + as_messages(a)}) for a in answers]
     if isinstance(record, dict) and "prompt" in record:
         answer = next((record[k] for k in ANSWER_KEYS if k in record), None)
         if answer is None:
@@ -51,12 +59,19 @@ def score_files(checkpoint: str, paths: list[str], out, batch_size: int = 16,
                 skipped[f"{os.path.basename(path)}: {reason}"] += 1
                 continue
             records.append(record)
-            kinds.append(kind)
+            kinds.append((kind, len(found)))
             conversations += found
+    if not records:
+        why = "; ".join(f"{n} x {reason}" for reason, n in skipped.items()) or "the files are empty"
+        raise UserError(f"no record to score ({why}); records are preference pairs, "
+                        "conversations, {prompt, completion} or {prompt, answers: [...]}")
     rewards = iter(score(model, tokenizer, conversations, batch_size))
     singles, pairs_right, pairs = [], 0, 0
-    for record, kind in zip(records, kinds):
-        if kind == "pair":
+    for record, (kind, n) in zip(records, kinds):
+        if kind == "answers":
+            record = {**record, "rewards": [next(rewards) for _ in range(n)]}
+            singles += record["rewards"]
+        elif kind == "pair":
             chosen, rejected = next(rewards), next(rewards)
             record = {**record, "reward_chosen": chosen, "reward_rejected": rejected}
             pairs += 1
