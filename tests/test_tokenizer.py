@@ -59,6 +59,10 @@ def test_cli_trains_from_shards(prose_files, tmp_path):
     bad = run_cli("tokenizer", "train", prose_files[0], "-o", tmp_path / "t2", "--vocab-size", "100",
                   check=False)
     assert bad.returncode == 2 and "at least 263" in bad.stderr
+    (tmp_path / "empty.jsonl").write_text('{"text": ""}\n')
+    bad = run_cli("tokenizer", "train", tmp_path / "empty.jsonl", "-o", tmp_path / "t3", check=False)
+    assert bad.returncode == 2 and "no text to train the tokenizer on" in bad.stderr
+    assert not (tmp_path / "t3").exists()
 
 
 @pytest.mark.parametrize("text", TEXTS)

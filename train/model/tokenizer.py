@@ -141,7 +141,15 @@ def train_tokenizer(texts: Iterator[str], out_dir: str | os.PathLike, vocab_size
         vocab_size=vocab_size, min_frequency=min_frequency, show_progress=progress,
         special_tokens=list(SPECIAL_TOKENS.values()),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    seen = [0]
+
+    def counted(texts):
+        for text in texts:
+            seen[0] += bool(text and text.strip())
+            yield text
+    tokenizer.train_from_iterator(counted(texts), trainer=trainer)
+    if not seen[0]:
+        raise UserError("no text to train the tokenizer on (the inputs hold no documents with text)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(out_dir / TOKENIZER_FILE))
