@@ -210,7 +210,7 @@ def require_options(p, args, names: tuple[str, ...]) -> None:
 
 
 def print_training_result(result: dict, quiet: bool) -> None:
-    if quiet:
+    if quiet or int(os.environ.get("RANK", "0")) != 0:  # under torchrun, once: from rank 0
         return
     line = f"step {result['step']}"
     if "val_loss" in result:

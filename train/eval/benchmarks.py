@@ -85,7 +85,7 @@ def _multiple_choice(model, tokenizer, name, docs, chosen, shots, batch_size, pr
         context = fewshot_context(doc, pools.get(doc.subject, []), shots)
         pairs += [(context, " " + choice) for choice in doc.choices]
     requests = encode_pairs(tokenizer, pairs)
-    with _bar(len({tuple((c + x)[:-1]) for c, x in requests}), name, " seq", progress) as bar:
+    with _bar(len(requests), name, " choice", progress) as bar:
         scores = loglikelihoods(model, requests, batch_size, bar.update)
     hits, hits_norm, items, at = [], [], [], 0
     for index, doc in enumerate(chosen):

@@ -35,7 +35,7 @@ def add_parsers(sub, command) -> None:
     p.add_argument("--data", nargs="+", metavar="FILE", help="prompts with answers (or preference pairs)")
     p.add_argument("--prompts", nargs="+", metavar="FILE", help="prompts to sample answers for (needs --policy)")
     p.add_argument("--policy", metavar="CKPT", help="checkpoint that samples -n answers per prompt")
-    p.add_argument("-n", "--num-answers", type=int, default=4, help="answers sampled per prompt (default 4)")
+    p.add_argument("-n", "--num-answers", type=int, default=4, help="answers sampled per prompt")
     p.add_argument("-o", "--output", required=True, metavar="OUT.jsonl", help="preference pairs")
     p.add_argument("--template", metavar="FILE",
                    help="judging prompt with {question}, {answer_a} and {answer_b} (default: see docs)")
