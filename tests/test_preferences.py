@@ -320,7 +320,8 @@ def test_reward_command_trains_reports_accuracy_and_scores(xiulian, base_run, sh
                        "-o", tmp_path / f"{name}_scored.jsonl") == 0
     [several] = [json.loads(line) for line in (tmp_path / "answers_scored.jsonl").read_text().splitlines()]
     [single] = [json.loads(line) for line in (tmp_path / "single_scored.jsonl").read_text().splitlines()]
-    assert len(several["rewards"]) == 2 and several["rewards"][1] == pytest.approx(single["reward"], abs=1e-5)
+    rewards = several["rewards"]  # one per answer, in order; the empty one unscored
+    assert len(rewards) == 3 and rewards[1] is None and rewards[2] == pytest.approx(single["reward"], abs=1e-5)
     assert "1 skipped" in capsys.readouterr().out
     (tmp_path / "empty.jsonl").write_text("")
     assert xiulian("reward", "score", tmp_path / "rm", "--data", tmp_path / "empty.jsonl") == 2

@@ -3,7 +3,8 @@
 Each record comes back as it was with its scores added: a pair gets `reward_chosen` and
 `reward_rejected`; a conversation (messages, ShareGPT, Alpaca) or a `{prompt, completion}`
 record (also `response` or `answer`) gets `reward`, the score of its final assistant answer;
-a `{prompt, answers: [...]}` record (what `judge` reads) gets `rewards`, one per answer.
+a `{prompt, answers: [...]}` record (what `judge` reads) gets `rewards`, one per answer in
+its order (None for an empty one).
 """
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ def conversations_of(record) -> tuple[str, list[list[dict]]]:
         return "pair", [pair.prompt + [{"role": "assistant", "content": pair.chosen}],
                         pair.prompt + [{"role": "assistant", "content": pair.rejected}]]
     if isinstance(record, dict) and "prompt" in record and isinstance(record.get("answers"), list):
-        answers = [a for a in record["answers"] if isinstance(a, str) and a.strip()]
-        if not answers:
+        if not any(_has_text(a) for a in record["answers"]):
             raise Skipped("a prompt whose answers list has no text")
         prompt = as_messages(record["prompt"], "user")
-        return "answers", [to_messages({"messages": prompt + as_messages(a)}) for a in answers]
+        return "answers", [to_messages({"messages": prompt + as_messages(a)})
+                           for a in record["answers"] if _has_text(a)]
     if isinstance(record, dict) and "prompt" in record:
         answer = next((record[k] for k in ANSWER_KEYS if k in record), None)
         if answer is None:
@@ -38,6 +39,10 @@ def conversations_of(record) -> tuple[str, list[list[dict]]]:
         return "single", [to_messages({"messages": as_messages(record["prompt"], "user")
                                        + as_messages(answer)})]
     return "single", [to_messages(record)]
+
+
+def _has_text(answer) -> bool:
+    return isinstance(answer, str) and bool(answer.strip())
 
 
 def score_files(checkpoint: str, paths: list[str], out, batch_size: int = 16,
@@ -59,7 +64,7 @@ def score_files(checkpoint: str, paths: list[str], out, batch_size: int = 16,
                 skipped[f"{os.path.basename(path)}: {reason}"] += 1
                 continue
             records.append(record)
-            kinds.append((kind, len(found)))
+            kinds.append(kind)
             conversations += found
     if not records:
         why = "; ".join(f"{n} x {reason}" for reason, n in skipped.items()) or "the files are empty"
@@ -67,10 +72,11 @@ def score_files(checkpoint: str, paths: list[str], out, batch_size: int = 16,
                         "conversations, {prompt, completion} or {prompt, answers: [...]}")
     rewards = iter(score(model, tokenizer, conversations, batch_size))
     singles, pairs_right, pairs = [], 0, 0
-    for record, (kind, n) in zip(records, kinds):
-        if kind == "answers":
-            record = {**record, "rewards": [next(rewards) for _ in range(n)]}
-            singles += record["rewards"]
+    for record, kind in zip(records, kinds):
+        if kind == "answers":  # aligned with `answers`: an empty answer was not scored
+            record = {**record, "rewards": [next(rewards) if _has_text(a) else None
+                                            for a in record["answers"]]}
+            singles += [r for r in record["rewards"] if r is not None]
         elif kind == "pair":
             chosen, rejected = next(rewards), next(rewards)
             record = {**record, "reward_chosen": chosen, "reward_rejected": rejected}
