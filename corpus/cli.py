@@ -116,15 +116,31 @@ def _add_dedup(sub) -> None:
     p = _command(sub, "dedup", "Deduplicate shards cleaned earlier (exact, MinHash near-duplicates, "
                  "repeated paragraphs), with the dedup steps of the default or given config.",
                  "xiulian dedup old_run/shards other_run/shards -o deduped --workers 4")
-    p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
+    p.add_argument("inputs", nargs="+", metavar="SHARDS",
+                   help="Parquet shards, folders or globs; a clean output folder means its shards/")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="take the dedup steps from this TOML")
     _add_against_option(p)
     p.set_defaults(run=_run_dedup, benchmark=None, benchmark_fields=None, holdout_from=None)
 
 
+def _shards_of_outputs(inputs: list[str]) -> list[str]:
+    """A clean output named as input means its kept shards, not every file under it (the
+    removed ledger, the dedup index and reports would come back as documents)."""
+    from . import fs
+    from .output_layout import MANIFEST_FILE, SHARDS_DIR
+    shards = []
+    for path in inputs:
+        folder = path.rstrip("/")
+        is_output = (not fs.has_magic(path) and fs.is_dir(folder)
+                     and fs.is_file(f"{folder}/{MANIFEST_FILE}") and fs.is_dir(f"{folder}/{SHARDS_DIR}"))
+        shards.append(f"{folder}/{SHARDS_DIR}" if is_output else path)
+    return shards
+
+
 def _run_dedup(args) -> int:
     from .config import corpus_steps_only, load_config
+    args.inputs = _shards_of_outputs(args.inputs)
     return _run_clean(args, config=corpus_steps_only(load_config(args.config)))
 
 
@@ -132,7 +148,8 @@ def _add_decontam(sub) -> None:
     p = _command(sub, "decontam", "Remove documents that overlap benchmark test sets from shards "
                  "cleaned earlier; a report goes to OUT/decontam.json.",
                  "xiulian decontam run/shards --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz -o clean")
-    p.add_argument("inputs", nargs="+", metavar="SHARDS", help="Parquet shards, folders or globs")
+    p.add_argument("inputs", nargs="+", metavar="SHARDS",
+                   help="Parquet shards, folders or globs; a clean output folder means its shards/")
     _add_output_options(p)
     _add_benchmark_options(p)
     p.set_defaults(run=_run_decontam)
@@ -141,6 +158,7 @@ def _add_decontam(sub) -> None:
 def _run_decontam(args) -> int:
     if not (args.benchmark or args.holdout_from):
         raise UserError("name at least one --benchmark or --holdout-from file")
+    args.inputs = _shards_of_outputs(args.inputs)
     return _run_clean(args, config={"seed": 0, "read": {}, "steps": []})
 
 

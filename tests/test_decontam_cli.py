@@ -50,6 +50,12 @@ def test_standalone_decontam_over_earlier_shards(planted_docs, tmp_path):
     assert sorted(r["id"] for r in kept) == [f"d{n:02d}" for n in range(0, 40, 2)]
     assert {r["source"] for r in kept} == {"docs"}   # shards read back as the same documents
     assert (tmp_path / "second" / "decontam.json").exists()
+    # The output folder itself means its shards: not its manifest, run file or removed ledger.
+    assert main(["decontam", str(tmp_path / "first"), "--benchmark", str(gsm8k), "-o", str(tmp_path / "third"),
+                 "-q"]) == 0
+    assert manifest(tmp_path / "third")["counts"] == manifest(tmp_path / "second")["counts"]
+    assert main(["dedup", str(tmp_path / "first"), "-o", str(tmp_path / "fourth"), "-q"]) == 0
+    assert manifest(tmp_path / "fourth")["counts"]["read"] == 40
 
 
 def test_benchmark_flags_add_the_step_before_the_corpus_wide_ones(planted_docs):
