@@ -26,6 +26,9 @@ def make_bad_inputs(d):
         f.write('{"id": "no-text"}\n')
         f.write(json.dumps({"id": "good-2", "text": GOOD}) + "\n")
     (d / "badutf8.jsonl").write_bytes(b'{"text": "caf\xe9 au lait"}\n')
+    # Valid JSON, not valid Unicode: a lone UTF-16 surrogate, in the text or the URL.
+    (d / "surrogate.jsonl").write_text('{"text": "lone \\ud800 half"}\n{"id": "bad-url", "text": "%s", '
+                                       '"url": "http://x/\\udc00"}\n' % GOOD)
     (d / "cut.jsonl.gz").write_bytes(gzip.compress((json.dumps({"text": GOOD}) + "\n").encode() * 200)[:300])
 
 
@@ -44,11 +47,13 @@ def test_bad_inputs_are_counted_and_explained(tmp_path):
     assert any(r["reason"] == "bad_gzip" and "brokendeflate" in r["text"] for r in removed)
     expected = {("read", "truncated_file"), ("read", "not_a_warc"), ("read", "empty_file"),
                 ("read", "binary"), ("read", "bad_gzip"), ("read", "too_large"),
-                ("read", "invalid_json"), ("read", "missing_field:text"), ("read", "invalid_utf8")}
+                ("read", "invalid_json"), ("read", "missing_field:text"), ("read", "invalid_utf8"),
+                ("read", "invalid_unicode")}
     assert expected <= reasons, expected - reasons
     kept_ids = {r["id"] for r in rows(tmp_path / "out")}
     assert {"good-1", "good-2"} <= kept_ids
     assert sum(m["removed_by"].values()) == c["removed"]
+    assert sum(r["reason"] == "invalid_unicode" for r in removed) == 2
 
 
 def test_extraction_past_its_time_limit_is_removed_not_stalled(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,9 @@ from .spans import Span
 DATE_FIELDS = ("date", "created", "timestamp")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def record_to_document(record: Any, f: InputFile, position: int,
                        options: ReadOptions) -> Document | Unreadable:
     fallback_id = stable_id(f, position)
@@ -41,6 +45,10 @@ def record_to_document(record: Any, f: InputFile, position: int,
         reason = f"missing_field:{options.text_field}" if text is None else f"not_text:{options.text_field}"
         return Unreadable(doc_id, reason, url=url, source=f.source, text=json.dumps(record, default=str)[:1000])
     date = next((str(record[k]) for k in DATE_FIELDS if record.get(k) not in (None, "")), None)
+    if any(not v.isascii() and _LONE_SURROGATE.search(v) for v in (text, doc_id, url or "", date or "")):
+        # JSON can spell one (\ud800); it is not a character, and no Parquet writer takes it
+        return Unreadable(doc_id.encode("utf-8", "replace").decode("utf-8"), "invalid_unicode",
+                          source=f.source, text=text.encode("utf-8", "replace").decode("utf-8")[:1000])
     if _is_xiulian_row(record):
         return _from_xiulian_row(record, doc_id, text, url, date)
     taken = {options.text_field, options.id_field, options.url_field}
