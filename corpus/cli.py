@@ -88,7 +88,8 @@ def _add_clean(sub) -> None:
                    help="files, directories or globs; paths or URIs (s3://, gs://, file://)")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="pipeline TOML (replaces the default pipeline)")
-    p.add_argument("--source", help="label for the `source` column (default: the file's stem)")
+    p.add_argument("--source", help="label for the `source` column (default: the file's stem; HTML and "
+                        "text files in a folder: the folder's name)")
     p.add_argument("--text-field", default="text", help="text field of JSON/Parquet records")
     _add_benchmark_options(p)
     _add_against_option(p)
