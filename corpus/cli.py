@@ -10,6 +10,7 @@ import atexit
 import gc
 import os
 import re
+import signal
 import sys
 
 from .errors import UserError
@@ -267,8 +268,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xiulian {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # Ctrl-C (and `timeout -s INT`) signals the whole process group, sometimes twice:
+        # a second one must not break the shutdown below into a traceback.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"xiulian {args.command}: interrupted; run it again to resume", file=sys.stderr)
+        _stop_worker_processes()
+        if _pool_threads_alive():
+            # A worker killed mid-write can leave a process pool's manager thread blocked for
+            # good, and the interpreter joins it at exit: the command would never end. What is
+            # written is resumable; leave now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        signal.signal(signal.SIGINT, previous)
         return 130
+
+
+def _stop_worker_processes() -> None:
+    """Terminate the worker processes still alive (they share our stdout, so a pipe reading
+    it would wait on them too), then kill any that did not stop."""
+    import multiprocessing
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(2)
+        if child.is_alive():
+            child.kill()
+
+
+def _pool_threads_alive() -> bool:
+    import threading
+    from concurrent.futures import process
+    manager = getattr(process, "_ExecutorManagerThread", None)
+    return manager is not None and any(isinstance(t, manager) and t.is_alive() for t in threading.enumerate())
 
 
 if __name__ == "__main__":

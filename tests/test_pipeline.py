@@ -66,13 +66,14 @@ def test_two_workers_give_the_same_bytes(inputs, reference, tmp_path):
     assert digest(tmp_path / "out") == digest(reference)
 
 
-@pytest.mark.parametrize("when", ["early", "after_first_task"])
-def test_sigkill_then_resume_gives_the_same_bytes(inputs, reference, tmp_path, when):
+@pytest.mark.parametrize("when, how", [("early", signal.SIGKILL), ("after_first_task", signal.SIGKILL),
+                                       ("after_first_task", signal.SIGINT)])
+def test_sigkill_or_ctrl_c_then_resume_gives_the_same_bytes(inputs, reference, tmp_path, when, how):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "corpus.cli", "clean", *map(str, inputs), "-o", str(out),
            "--workers", "2", "--shard-size", "200KB", "-q"]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
         tasks = out / "tasks"
@@ -80,7 +81,13 @@ def test_sigkill_then_resume_gives_the_same_bytes(inputs, reference, tmp_path, w
         if when == "early" and tasks.exists() or when == "after_first_task" and finished:
             break
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, how)  # Ctrl-C in a terminal signals the whole process group, workers too
+    if how == signal.SIGINT:  # it ends by itself, at once, with one line and no worker left behind
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "interrupted; run it again to resume" in err
+        assert "Traceback" not in err
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)
     proc.wait()
     assert not (out / "manifest.json").exists(), "the run finished before it could be killed"
     resumed = run_cli("clean", *inputs, "-o", out, "--workers", "2", "--shard-size", "200KB")
