@@ -89,8 +89,8 @@ def _add_clean(sub) -> None:
                    help="files, directories or globs; paths or URIs (s3://, gs://, file://)")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="pipeline TOML (replaces the default pipeline)")
-    p.add_argument("--source", help="label for the `source` column (default: the file's stem; HTML and "
-                        "text files in a folder: the folder's name)")
+    p.add_argument("--source", help="label for the `source` column (default: the file's stem; "
+                   "HTML and text files in a folder: the folder's name)")
     p.add_argument("--text-field", default="text", help="text field of JSON/Parquet records")
     _add_benchmark_options(p)
     _add_against_option(p)
@@ -298,6 +298,7 @@ def _stop_worker_processes() -> None:
 
 
 def _pool_threads_alive() -> bool:
+    """Is a ProcessPoolExecutor's manager thread (a private class, looked up defensively) alive?"""
     import threading
     from concurrent.futures import process
     manager = getattr(process, "_ExecutorManagerThread", None)
