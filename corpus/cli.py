@@ -86,7 +86,8 @@ def _add_clean(sub) -> None:
                  "  xiulian clean crawl/ -o out --benchmark gsm8k_test.jsonl --benchmark mmlu.csv.gz\n"
                  "  xiulian clean crawl-2026-02/ -o out-02 --against out-01 --against out-00")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="files, directories or globs; paths or URIs (s3://, gs://, file://)")
+                   help="files, directories or globs; paths or URIs (s3://, gs://, file://); a clean "
+                        "output folder means its shards/")
     _add_output_options(p)
     p.add_argument("--config", metavar="FILE", help="pipeline TOML (replaces the default pipeline)")
     p.add_argument("--source", help="label for the `source` column (default: the file's stem; "
@@ -126,23 +127,8 @@ def _add_dedup(sub) -> None:
     p.set_defaults(run=_run_dedup, benchmark=None, benchmark_fields=None, holdout_from=None)
 
 
-def _shards_of_outputs(inputs: list[str]) -> list[str]:
-    """A clean output named as input means its kept shards, not every file under it (the
-    removed ledger, the dedup index and reports would come back as documents)."""
-    from . import fs
-    from .output_layout import MANIFEST_FILE, SHARDS_DIR
-    shards = []
-    for path in inputs:
-        folder = path.rstrip("/")
-        is_output = (not fs.has_magic(path) and fs.is_dir(folder)
-                     and fs.is_file(f"{folder}/{MANIFEST_FILE}") and fs.is_dir(f"{folder}/{SHARDS_DIR}"))
-        shards.append(f"{folder}/{SHARDS_DIR}" if is_output else path)
-    return shards
-
-
 def _run_dedup(args) -> int:
     from .config import corpus_steps_only, load_config
-    args.inputs = _shards_of_outputs(args.inputs)
     return _run_clean(args, config=corpus_steps_only(load_config(args.config)))
 
 
@@ -160,7 +146,6 @@ def _add_decontam(sub) -> None:
 def _run_decontam(args) -> int:
     if not (args.benchmark or args.holdout_from):
         raise UserError("name at least one --benchmark or --holdout-from file")
-    args.inputs = _shards_of_outputs(args.inputs)
     return _run_clean(args, config={"seed": 0, "read": {}, "steps": []})
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from . import fs
 from .errors import UserError
+from .output_layout import MANIFEST_FILE, SHARDS_DIR
 
 COMPRESSIONS = (".gz", ".zst")
 FORMATS = {
@@ -113,7 +114,7 @@ def discover(paths: list[str], source: str | None = None
     ignored: list[str] = []
     repeated: list[str] = []
     seen: set[str] = set()
-    for spec in paths:
+    for spec in map(_kept_shards_of_output, paths):
         root, candidates, from_dir = (_expand_uri if fs.is_uri(spec) else _expand_local)(spec)
         for path, size in candidates:
             fmt = format_of(fs.name(path))
@@ -133,6 +134,16 @@ def discover(paths: list[str], source: str | None = None
     if not files:
         raise UserError(_nothing_found(paths, ignored))
     return files, ignored, repeated
+
+
+def _kept_shards_of_output(spec: str) -> str:
+    """A finished clean output named as input means its kept shards, not every file under it:
+    its removed ledger, dedup index and reports would come back as documents."""
+    folder = spec.rstrip("/")
+    if (not fs.has_magic(spec) and fs.is_dir(folder) and fs.is_file(fs.join(folder, MANIFEST_FILE))
+            and fs.is_dir(fs.join(folder, SHARDS_DIR))):
+        return fs.join(folder, SHARDS_DIR)
+    return spec
 
 
 def _nothing_found(paths: list[str], ignored: list[str]) -> str:

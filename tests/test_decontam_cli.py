@@ -54,8 +54,9 @@ def test_standalone_decontam_over_earlier_shards(planted_docs, tmp_path):
     assert main(["decontam", str(tmp_path / "first"), "--benchmark", str(gsm8k), "-o", str(tmp_path / "third"),
                  "-q"]) == 0
     assert manifest(tmp_path / "third")["counts"] == manifest(tmp_path / "second")["counts"]
-    assert main(["dedup", str(tmp_path / "first"), "-o", str(tmp_path / "fourth"), "-q"]) == 0
-    assert manifest(tmp_path / "fourth")["counts"]["read"] == 40
+    for command in ("dedup", "clean"):
+        assert main([command, str(tmp_path / "first"), "-o", str(tmp_path / command), "-q"]) == 0
+        assert manifest(tmp_path / command)["counts"]["read"] == 40
 
 
 def test_benchmark_flags_add_the_step_before_the_corpus_wide_ones(planted_docs):
