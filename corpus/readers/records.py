@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +27,16 @@ from .spans import Span
 DATE_FIELDS = ("date", "created", "timestamp")
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+def _not_utf8(value: str) -> bool:
+    """Holds a lone UTF-16 surrogate (JSON can spell one, \\ud800): not a character, so neither
+    UTF-8 nor a Parquet writer takes it. Encoding is the test: ~4x faster than a regex scan."""
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def record_to_document(record: Any, f: InputFile, position: int,
@@ -45,8 +53,7 @@ def record_to_document(record: Any, f: InputFile, position: int,
         reason = f"missing_field:{options.text_field}" if text is None else f"not_text:{options.text_field}"
         return Unreadable(doc_id, reason, url=url, source=f.source, text=json.dumps(record, default=str)[:1000])
     date = next((str(record[k]) for k in DATE_FIELDS if record.get(k) not in (None, "")), None)
-    if any(not v.isascii() and _LONE_SURROGATE.search(v) for v in (text, doc_id, url or "", date or "")):
-        # JSON can spell one (\ud800); it is not a character, and no Parquet writer takes it
+    if any(_not_utf8(v) for v in (text, doc_id, url or "", date or "")):
         return Unreadable(doc_id.encode("utf-8", "replace").decode("utf-8"), "invalid_unicode",
                           source=f.source, text=text.encode("utf-8", "replace").decode("utf-8")[:1000])
     if _is_xiulian_row(record):
